@@ -21,7 +21,10 @@ type PodSpec struct {
 	RestartPolicy                 string      `json:"restartPolicy,omitempty"`
 	TerminationGracePeriodSeconds *int64      `json:"terminationGracePeriodSeconds,omitempty"`
 	HostNetwork                   bool        `json:"hostNetwork,omitempty"`
-	Volumes                       []Volume    `json:"volumes,omitempty"`
+	// DNSPolicy is accepted for compatibility: a node has no cluster DNS, so
+	// ClusterFirst behaves as Default (the pod gets the node's resolvers).
+	DNSPolicy string   `json:"dnsPolicy,omitempty"`
+	Volumes   []Volume `json:"volumes,omitempty"`
 	// Priority orders eviction under node pressure: lower goes first.
 	Priority *int32 `json:"priority,omitempty"`
 }
