@@ -1,0 +1,59 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want string // substring of the error; "" for success
+	}{
+		{"empty file means defaults", "", ""},
+		{"override", "nodeName: pi-7\nlog: {level: debug}\nnetwork: {serviceCIDR: 10.96.0.0/12}\n", ""},
+		{"unknown key", "nodname: x\n", "field nodname not found"},
+		{"unknown nested key", "log: {colour: true}\n", "field colour not found"},
+		{"bad level", "log: {level: loud}\n", `log.level: must be trace, debug, info, warn or error, not "loud"`},
+		{"relative data dir", "dataDir: var/lib\n", `dataDir: must be an absolute path, not "var/lib"`},
+		{"cidr host bits", "network: {serviceCIDR: 10.43.0.1/16}\n", "did you mean 10.43.0.0/16"},
+		{"two problems", "log: {level: x, format: y}\n", "log.format"},
+		{"wrong type", "store: {outboxMaxMessages: lots}\n", "cannot unmarshal"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := Default()
+			err := Parse([]byte(tt.in), &cfg)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoad(t *testing.T) {
+	if _, err := Load(filepath.Join(t.TempDir(), "none.yaml"), true); err != nil {
+		t.Fatalf("optional missing file: %v", err)
+	}
+	if _, err := Load(filepath.Join(t.TempDir(), "none.yaml"), false); err == nil {
+		t.Fatal("required missing file accepted")
+	}
+	p := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(p, []byte("nodeName: edge-1\ngroups: [north, pumps]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(p, false)
+	if err != nil || cfg.NodeName != "edge-1" || len(cfg.Groups) != 2 || cfg.DataDir != "/var/lib/outpost" {
+		t.Fatalf("Load = %+v, %v", cfg, err)
+	}
+}

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/outpost-edge/outpost/api"
+)
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
+
+// runValidate checks manifests offline: every problem with its file, line and
+// path; exit 1 when there is any, 0 with a one-line summary otherwise.
+func runValidate(args []string, stdout, stderr io.Writer) error {
+	fl := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	var files stringList
+	fl.Var(&files, "f", "manifest file, directory (its *.yaml, *.yml, *.json) or - for stdin; repeatable")
+	if err := fl.Parse(args); err != nil {
+		return exitError{2}
+	}
+	files = append(files, fl.Args()...)
+	if len(files) == 0 {
+		fmt.Fprintln(stderr, "usage: outpost validate -f FILE|DIR|- [-f ...]")
+		return exitError{2}
+	}
+	var paths []string
+	for _, f := range files {
+		p, err := manifestFiles(f)
+		if err != nil {
+			return err
+		}
+		paths = append(paths, p...)
+	}
+	problems, pods, services := 0, 0, 0
+	for _, p := range paths {
+		data, err := readManifest(p)
+		if err != nil {
+			fmt.Fprintf(stdout, "%s: %v\n", p, err)
+			problems++
+			continue
+		}
+		ns, err := api.ParseManifest(data)
+		if err != nil {
+			for _, fe := range api.AsErrorList(err) {
+				fmt.Fprintf(stdout, "%s: %s\n", p, fe)
+				problems++
+			}
+			continue
+		}
+		pods += len(ns.Pods)
+		services += len(ns.Services)
+	}
+	if problems > 0 {
+		fmt.Fprintf(stdout, "%d problem(s) in %d file(s)\n", problems, len(paths))
+		return exitError{1}
+	}
+	fmt.Fprintf(stdout, "ok: %d file(s), %d pod(s), %d service(s)\n", len(paths), pods, services)
+	return nil
+}
+
+// manifestFiles expands a -f argument: a directory gives its manifest files
+// (recursively, sorted), anything else is taken as is.
+func manifestFiles(arg string) ([]string, error) {
+	if arg == "-" {
+		return []string{arg}, nil
+	}
+	st, err := os.Stat(arg)
+	if err != nil {
+		return nil, err
+	}
+	if !st.IsDir() {
+		return []string{arg}, nil
+	}
+	var out []string
+	err = filepath.WalkDir(arg, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && isManifestName(d.Name()) {
+			out = append(out, p)
+		}
+		return nil
+	})
+	if err == nil && len(out) == 0 {
+		err = fmt.Errorf("%s: no *.yaml, *.yml or *.json files", arg)
+	}
+	return out, err
+}
+
+func isManifestName(name string) bool {
+	if strings.HasPrefix(name, ".") {
+		return false
+	}
+	switch filepath.Ext(name) {
+	case ".yaml", ".yml", ".json":
+		return true
+	}
+	return false
+}
+
+// readManifest reads at most one byte more than a document may hold, so an
+// oversized file is reported by the parser without being read whole.
+func readManifest(p string) ([]byte, error) {
+	var r io.Reader = os.Stdin
+	if p != "-" {
+		f, err := os.Open(p)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	data, err := io.ReadAll(io.LimitReader(r, api.MaxDocumentBytes+1))
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	return data, nil
+}
