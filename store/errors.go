@@ -1,0 +1,24 @@
+package store
+
+import "errors"
+
+// Error kinds. Every error the package returns for one of these reasons wraps
+// the matching sentinel; test with errors.Is.
+var (
+	// ErrNotFound: the thing asked for is not stored.
+	ErrNotFound = errors.New("not found")
+	// ErrInvalid: the input (or the file) cannot be accepted as it is.
+	ErrInvalid = errors.New("invalid")
+	// ErrStale: a document's generation is older than the stored one.
+	ErrStale = errors.New("stale generation")
+	// ErrConflict: the request clashes with what is stored (an address in use).
+	ErrConflict = errors.New("conflict")
+	// ErrLocked: another process holds the state file.
+	ErrLocked = errors.New("state file locked")
+	// ErrNewerSchema: the file was written by a newer Outpost.
+	ErrNewerSchema = errors.New("newer schema")
+	// ErrTooLarge: a single item exceeds a configured bound on its own.
+	ErrTooLarge = errors.New("too large")
+	// ErrExhausted: a pool (such as the service CIDR) has nothing left.
+	ErrExhausted = errors.New("exhausted")
+)
