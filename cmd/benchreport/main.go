@@ -139,11 +139,19 @@ func printTable(w io.Writer, figs map[string]*Figure) {
 		name, _, _ := strings.Cut(k, ":")
 		base, ratio := "", ""
 		if f.Baseline != nil {
-			base = strconv.FormatFloat(*f.Baseline, 'g', 6, 64)
+			base = num(*f.Baseline)
 		}
 		if f.Ratio != nil {
 			ratio = strconv.FormatFloat(*f.Ratio, 'f', 2, 64)
 		}
-		fmt.Fprintf(w, "%-58s %14s %-12s %14s %8s\n", name, strconv.FormatFloat(f.Value, 'g', 6, 64), f.Unit, base, ratio)
+		fmt.Fprintf(w, "%-58s %14s %-12s %14s %8s\n", name, num(f.Value), f.Unit, base, ratio)
 	}
+}
+
+// num prints large values whole and small ones with four significant digits.
+func num(v float64) string {
+	if v >= 1000 || v <= -1000 {
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	}
+	return strconv.FormatFloat(v, 'g', 4, 64)
 }
