@@ -10,6 +10,8 @@ import (
 // validator collects every problem of a document with its path.
 type validator struct {
 	errs ErrorList
+	// hostPorts and nodePorts are node-wide: "TCP/8080" -> the path that took it.
+	hostPorts, nodePorts map[string]string
 }
 
 func (v *validator) add(path, format string, args ...any) {
@@ -27,7 +29,7 @@ func (v *validator) check(path, msg string) {
 // requireGeneration is set for documents from a control plane, which must
 // carry a generation > 0; a static manifest gets its generation from the node.
 func Validate(ns *NodeState, requireGeneration bool) ErrorList {
-	v := &validator{}
+	v := &validator{hostPorts: map[string]string{}, nodePorts: map[string]string{}}
 	if ns == nil {
 		v.add("", "document is empty")
 		return v.errs
@@ -128,17 +130,16 @@ func (v *validator) pod(p string, pod *Pod) {
 	}
 	vols := v.volumes(sp+".volumes", s.Volumes)
 	names := map[string]bool{}
-	hostPorts := map[string]string{}
 	for i := range s.InitContainers {
 		cp := fmt.Sprintf("%s.initContainers[%d]", sp, i)
-		v.container(cp, &s.InitContainers[i], s, vols, names, hostPorts)
+		v.container(cp, &s.InitContainers[i], s, vols, names)
 		c := &s.InitContainers[i]
 		if c.LivenessProbe != nil || c.ReadinessProbe != nil || c.StartupProbe != nil {
 			v.add(cp, "init containers run to completion and cannot have probes")
 		}
 	}
 	for i := range s.Containers {
-		v.container(fmt.Sprintf("%s.containers[%d]", sp, i), &s.Containers[i], s, vols, names, hostPorts)
+		v.container(fmt.Sprintf("%s.containers[%d]", sp, i), &s.Containers[i], s, vols, names)
 	}
 }
 
@@ -185,7 +186,7 @@ func (v *validator) volumes(p string, vols []Volume) map[string]bool {
 	return names
 }
 
-func (v *validator) container(p string, c *Container, spec *PodSpec, vols, names map[string]bool, hostPorts map[string]string) {
+func (v *validator) container(p string, c *Container, spec *PodSpec, vols, names map[string]bool) {
 	v.check(p+".name", checkDNS1123Label(c.Name))
 	if c.Name != "" && names[c.Name] {
 		v.add(p+".name", "duplicate container name %q", c.Name)
@@ -210,7 +211,7 @@ func (v *validator) container(p string, c *Container, spec *PodSpec, vols, names
 	for i, e := range c.Env {
 		v.check(fmt.Sprintf("%s.env[%d].name", p, i), checkEnvName(e.Name))
 	}
-	portNames := v.ports(p+".ports", c.Ports, spec.HostNetwork, hostPorts)
+	portNames := v.ports(p+".ports", c.Ports, spec.HostNetwork)
 	v.resources(p+".resources", &c.Resources)
 	mounts := map[string]bool{}
 	for i, m := range c.VolumeMounts {
@@ -235,7 +236,7 @@ func (v *validator) container(p string, c *Container, spec *PodSpec, vols, names
 	v.securityContext(p+".securityContext", c.SecurityContext)
 }
 
-func (v *validator) ports(p string, ports []ContainerPort, hostNetwork bool, hostPorts map[string]string) map[string]bool {
+func (v *validator) ports(p string, ports []ContainerPort, hostNetwork bool) map[string]bool {
 	names := map[string]bool{}
 	if len(ports) > MaxPorts {
 		v.add(p, "has %d ports, at most %d are allowed", len(ports), MaxPorts)
@@ -264,10 +265,10 @@ func (v *validator) ports(p string, ports []ContainerPort, hostNetwork bool, hos
 		}
 		if port.HostPort > 0 {
 			key := fmt.Sprintf("%s/%d", port.Protocol, port.HostPort)
-			if other, dup := hostPorts[key]; dup {
+			if other, dup := v.hostPorts[key]; dup {
 				v.add(pp+".hostPort", "%s is already used by %s", key, other)
 			} else {
-				hostPorts[key] = pp
+				v.hostPorts[key] = pp
 			}
 		}
 	}

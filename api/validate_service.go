@@ -75,6 +75,10 @@ func (v *validator) service(p string, s *Service) {
 				v.add(pp+".nodePort", "may only be set when type is NodePort")
 			} else if port.NodePort < NodePortMin || port.NodePort > NodePortMax {
 				v.add(pp+".nodePort", "must be between %d and %d, not %d", NodePortMin, NodePortMax, port.NodePort)
+			} else if other, dup := v.nodePorts[fmt.Sprintf("%s/%d", port.Protocol, port.NodePort)]; dup {
+				v.add(pp+".nodePort", "%s/%d is already used by %s", port.Protocol, port.NodePort, other)
+			} else {
+				v.nodePorts[fmt.Sprintf("%s/%d", port.Protocol, port.NodePort)] = pp
 			}
 		}
 	}

@@ -140,6 +140,41 @@ func TestValidateService(t *testing.T) {
 	}
 }
 
+func TestValidateNodeWidePorts(t *testing.T) {
+	doc := `apiVersion: v1
+kind: Pod
+metadata: {name: a}
+spec: {containers: [{name: c, image: 'b:1', ports: [{containerPort: 80, hostPort: 8080}]}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: b}
+spec: {containers: [{name: c, image: 'b:1', ports: [{containerPort: 80, hostPort: 8080}, {containerPort: 80, hostPort: 8080, protocol: UDP}]}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: s1}
+spec: {type: NodePort, ports: [{port: 80, nodePort: 30080}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: s2}
+spec: {type: NodePort, ports: [{port: 80, nodePort: 30080}]}
+`
+	_, err := ParseManifest([]byte(doc))
+	for _, want := range []string{
+		"pods[b].spec.containers[0].ports[0].hostPort: TCP/8080 is already used by pods[a].spec.containers[0].ports[0]",
+		"services[s2].spec.ports[0].nodePort: TCP/30080 is already used by services[s1].spec.ports[0]",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("err = %v\nwant %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "UDP/8080") {
+		t.Errorf("UDP and TCP host ports clash: %v", err)
+	}
+}
+
 func TestValidateCaps(t *testing.T) {
 	var b strings.Builder
 	for i := 0; i <= MaxPods; i++ {
