@@ -1,0 +1,10 @@
+// Package containerspec turns one container of a pod spec into the OCI
+// runtime spec options containerd applies when it creates the container.
+//
+// It owns the security defaults: every container gets containerd's default
+// capability set adjusted by the spec's add/drop, no-new-privileges, the
+// default seccomp profile, and cgroup limits from its resources; privileged
+// containers and hostPath volumes are refused unless the node's Policy
+// allows them. It performs no I/O of its own except checking hostPath
+// volumes against the allowed prefixes (symlinks resolved).
+package containerspec

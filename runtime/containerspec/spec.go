@@ -1,0 +1,244 @@
+package containerspec
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/containerd/containerd/v2/contrib/seccomp"
+	"github.com/containerd/containerd/v2/pkg/oci"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/outpost-edge/outpost/api"
+)
+
+// ErrForbidden is wrapped when a spec asks for something the node's policy
+// does not allow (privileged, a hostPath outside the allowed prefixes).
+var ErrForbidden = errors.New("forbidden by node policy")
+
+// Policy is what the node's configuration allows.
+type Policy struct {
+	AllowPrivileged bool
+	// HostPathPrefixes are the host directories hostPath volumes may use;
+	// empty means hostPath is off.
+	HostPathPrefixes []string
+}
+
+// Pod carries what every container of one pod shares.
+type Pod struct {
+	Spec *api.Pod
+	// NetNSPath is the pinned network namespace; empty with hostNetwork.
+	NetNSPath string
+	// HostsPath and ResolvConfPath are the pod's /etc/hosts and /etc/resolv.conf.
+	HostsPath, ResolvConfPath string
+	// VolumeDir returns the host directory of an emptyDir volume.
+	VolumeDir func(name string) string
+	// CgroupParent is the pod's cgroup path ("/outpost/pod<uid>").
+	CgroupParent string
+}
+
+// Cgroup CFS period; the quota is derived from the cpu limit.
+const cpuPeriod = 100000
+
+// Options returns the spec options for container c of pod, given the image's
+// configuration. The order matters: seccomp's default profile is computed
+// from the final capability set, so it comes last.
+func Options(pod Pod, c *api.Container, image ocispec.ImageConfig, policy Policy) ([]oci.SpecOpts, error) {
+	sc := c.SecurityContext
+	if sc == nil {
+		sc = &api.SecurityContext{}
+	}
+	privileged := sc.Privileged != nil && *sc.Privileged
+	if privileged && !policy.AllowPrivileged {
+		return nil, fmt.Errorf("container %q: privileged: %w (set runtime.allowPrivileged)", c.Name, ErrForbidden)
+	}
+	mounts, err := Mounts(pod, c, policy)
+	if err != nil {
+		return nil, err
+	}
+	opts := []oci.SpecOpts{
+		oci.WithProcessArgs(Args(c, image)...),
+		oci.WithEnv(Env(c, image, pod.Spec.Metadata.Name)),
+		oci.WithMounts(mounts),
+	}
+	if cwd := workingDir(c, image); cwd != "" {
+		opts = append(opts, oci.WithProcessCwd(cwd))
+	}
+	opts = append(opts, userOpts(sc, image)...)
+	opts = append(opts, namespaceOpts(pod)...)
+	if sc.ReadOnlyRootFilesystem != nil && *sc.ReadOnlyRootFilesystem {
+		opts = append(opts, oci.WithRootFSReadonly())
+	}
+	opts = append(opts, resourceOpts(c)...)
+	if pod.CgroupParent != "" {
+		opts = append(opts, oci.WithCgroup(pod.CgroupParent+"/"+c.Name))
+	}
+	if privileged {
+		return append(opts, oci.WithPrivileged, oci.WithAllDevicesAllowed, oci.WithHostDevices, oci.WithNewPrivileges), nil
+	}
+	opts = append(opts, capabilityOpts(sc.Capabilities)...)
+	if sc.AllowPrivilegeEscalation != nil && *sc.AllowPrivilegeEscalation {
+		opts = append(opts, oci.WithNewPrivileges)
+	} else {
+		opts = append(opts, oci.WithNoNewPrivileges)
+	}
+	return append(opts, seccomp.WithDefaultProfile()), nil
+}
+
+// Args follows Kubernetes: command replaces the image's entrypoint and args
+// its cmd; args alone keep the entrypoint.
+func Args(c *api.Container, image ocispec.ImageConfig) []string {
+	switch {
+	case len(c.Command) > 0:
+		return append(append([]string{}, c.Command...), c.Args...)
+	case len(c.Args) > 0:
+		return append(append([]string{}, image.Entrypoint...), c.Args...)
+	default:
+		return append(append([]string{}, image.Entrypoint...), image.Cmd...)
+	}
+}
+
+// Env is the image's environment overridden by the spec's, plus HOSTNAME.
+func Env(c *api.Container, image ocispec.ImageConfig, hostname string) []string {
+	env := append([]string{}, image.Env...)
+	if !hasEnv(image.Env, "PATH") {
+		env = append(env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+	}
+	env = append(env, "HOSTNAME="+hostname)
+	for _, e := range c.Env {
+		env = append(env, e.Name+"="+e.Value)
+	}
+	return dedupeEnv(env)
+}
+
+func hasEnv(env []string, name string) bool {
+	for _, e := range env {
+		if strings.HasPrefix(e, name+"=") {
+			return true
+		}
+	}
+	return false
+}
+
+// dedupeEnv keeps the last value of every name, in first-seen order.
+func dedupeEnv(env []string) []string {
+	idx := map[string]int{}
+	var out []string
+	for _, e := range env {
+		name, _, _ := strings.Cut(e, "=")
+		if i, ok := idx[name]; ok {
+			out[i] = e
+			continue
+		}
+		idx[name] = len(out)
+		out = append(out, e)
+	}
+	return out
+}
+
+func workingDir(c *api.Container, image ocispec.ImageConfig) string {
+	if c.WorkingDir != "" {
+		return c.WorkingDir
+	}
+	return image.WorkingDir
+}
+
+func userOpts(sc *api.SecurityContext, image ocispec.ImageConfig) []oci.SpecOpts {
+	switch {
+	case sc.RunAsUser != nil && sc.RunAsGroup != nil:
+		return []oci.SpecOpts{oci.WithUIDGID(uint32(*sc.RunAsUser), uint32(*sc.RunAsGroup))}
+	case sc.RunAsUser != nil:
+		// The group comes from the image's /etc/passwd, as in Kubernetes.
+		return []oci.SpecOpts{oci.WithUserID(uint32(*sc.RunAsUser))}
+	case image.User != "":
+		opts := []oci.SpecOpts{oci.WithUser(image.User)}
+		if sc.RunAsGroup != nil {
+			opts = append(opts, withGID(uint32(*sc.RunAsGroup)))
+		}
+		return opts
+	case sc.RunAsGroup != nil:
+		return []oci.SpecOpts{oci.WithUIDGID(0, uint32(*sc.RunAsGroup))}
+	}
+	return nil
+}
+
+func namespaceOpts(pod Pod) []oci.SpecOpts {
+	if pod.Spec.Spec.HostNetwork {
+		return []oci.SpecOpts{
+			oci.WithHostNamespace(specs.NetworkNamespace),
+			oci.WithHostNamespace(specs.UTSNamespace),
+			oci.WithHostHostsFile,
+			oci.WithHostResolvconf,
+		}
+	}
+	return []oci.SpecOpts{
+		oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: pod.NetNSPath}),
+		oci.WithHostname(pod.Spec.Metadata.Name),
+	}
+}
+
+func resourceOpts(c *api.Container) []oci.SpecOpts {
+	var opts []oci.SpecOpts
+	if q, ok := c.Resources.Limits[api.ResourceMemory]; ok && q.Sign() > 0 {
+		// Swap is counted against the same limit: a container cannot page
+		// its way past it on a device with swap.
+		opts = append(opts, oci.WithMemoryLimit(uint64(q.Value())), oci.WithMemorySwap(q.Value()))
+	}
+	if q, ok := c.Resources.Limits[api.ResourceCPU]; ok && q.Sign() > 0 {
+		quota := max(q.MilliValue()*cpuPeriod/1000, 1000)
+		opts = append(opts, oci.WithCPUCFS(quota, cpuPeriod))
+	}
+	req, ok := c.Resources.Requests[api.ResourceCPU]
+	if !ok {
+		req, ok = c.Resources.Limits[api.ResourceCPU]
+	}
+	if ok && req.Sign() > 0 {
+		opts = append(opts, oci.WithCPUShares(uint64(max(req.MilliValue()*1024/1000, 2))))
+	}
+	return opts
+}
+
+// capabilityOpts applies add/drop to containerd's default set. "ALL" in drop
+// empties the set first; "ALL" in add grants every capability.
+func capabilityOpts(caps *api.Capabilities) []oci.SpecOpts {
+	if caps == nil {
+		return nil
+	}
+	var opts []oci.SpecOpts
+	var add, drop []string
+	for _, c := range caps.Drop {
+		if api.CapabilityName(c) == "ALL" {
+			opts = append(opts, oci.WithCapabilities(nil))
+			continue
+		}
+		drop = append(drop, "CAP_"+api.CapabilityName(c))
+	}
+	for _, c := range caps.Add {
+		if api.CapabilityName(c) == "ALL" {
+			opts = append(opts, oci.WithAllCurrentCapabilities)
+			continue
+		}
+		add = append(add, "CAP_"+api.CapabilityName(c))
+	}
+	if len(drop) > 0 {
+		opts = append(opts, oci.WithDroppedCapabilities(drop))
+	}
+	if len(add) > 0 {
+		opts = append(opts, oci.WithAddedCapabilities(add))
+	}
+	return opts
+}
+
+// allowedHostPath reports whether p (clean, absolute, symlinks resolved) is
+// one of the prefixes or below one.
+func allowedHostPath(p string, prefixes []string) bool {
+	for _, pre := range prefixes {
+		pre = filepath.Clean(pre)
+		if p == pre || strings.HasPrefix(p, pre+"/") || pre == "/" {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,283 @@
+package containerspec
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/containerd/containerd/v2/core/containers"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/containerd/v2/pkg/oci"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/outpost-edge/outpost/api"
+)
+
+func parsePod(t *testing.T, doc string) *api.Pod {
+	t.Helper()
+	ns, err := api.ParseManifest([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &ns.Pods[0]
+}
+
+func podWith(container string) string {
+	return "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  containers:\n  - name: c\n    image: busybox:1\n" +
+		indent(container, "    ")
+}
+
+func indent(s, p string) string {
+	if s == "" {
+		return ""
+	}
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	for i := range lines {
+		lines[i] = p + lines[i]
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
+
+var busybox = ocispec.ImageConfig{Env: []string{"PATH=/bin", "A=image"}, Cmd: []string{"sleep", "3600"}}
+
+func generate(t *testing.T, pod Pod, image ocispec.ImageConfig, policy Policy) (*specs.Spec, error) {
+	t.Helper()
+	opts, err := Options(pod, &pod.Spec.Spec.Containers[0], image, policy)
+	if err != nil {
+		return nil, err
+	}
+	ctx := namespaces.WithNamespace(context.Background(), "test")
+	return oci.GenerateSpec(ctx, nil, &containers.Container{ID: "c1"}, opts...)
+}
+
+func basePod(t *testing.T, container string) Pod {
+	return Pod{Spec: parsePod(t, podWith(container)), NetNSPath: "/run/outpost/netns/x", HostsPath: "/pods/x/hosts",
+		ResolvConfPath: "/pods/x/resolv.conf", CgroupParent: "/outpost/podx",
+		VolumeDir: func(name string) string { return "/pods/x/volumes/" + name }}
+}
+
+func TestDefaults(t *testing.T) {
+	s, err := generate(t, basePod(t, ""), busybox, Policy{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(s.Process.Args, []string{"sleep", "3600"}) {
+		t.Errorf("args = %q", s.Process.Args)
+	}
+	if !s.Process.NoNewPrivileges {
+		t.Error("no-new-privileges is off")
+	}
+	if s.Linux.Seccomp == nil || s.Linux.Seccomp.DefaultAction != specs.ActErrno {
+		t.Errorf("seccomp = %+v, want the default profile", s.Linux.Seccomp)
+	}
+	if slices.Contains(s.Process.Capabilities.Bounding, "CAP_SYS_ADMIN") || !slices.Contains(s.Process.Capabilities.Bounding, "CAP_CHOWN") {
+		t.Errorf("caps = %v, want containerd's default set", s.Process.Capabilities.Bounding)
+	}
+	if s.Hostname != "web" || s.Root.Readonly {
+		t.Errorf("hostname %q readonly %v", s.Hostname, s.Root.Readonly)
+	}
+	if s.Linux.CgroupsPath != "/outpost/podx/c" {
+		t.Errorf("cgroup = %q", s.Linux.CgroupsPath)
+	}
+	var netns string
+	for _, n := range s.Linux.Namespaces {
+		if n.Type == specs.NetworkNamespace {
+			netns = n.Path
+		}
+	}
+	if netns != "/run/outpost/netns/x" {
+		t.Errorf("netns = %q", netns)
+	}
+	if !slices.Contains(s.Process.Env, "HOSTNAME=web") || !slices.Contains(s.Process.Env, "A=image") {
+		t.Errorf("env = %q", s.Process.Env)
+	}
+	if !hasMount(s, "/etc/hosts", "/pods/x/hosts") || !hasMount(s, "/etc/resolv.conf", "/pods/x/resolv.conf") {
+		t.Errorf("mounts = %+v", s.Mounts)
+	}
+}
+
+func hasMount(s *specs.Spec, dst, src string) bool {
+	for _, m := range s.Mounts {
+		if m.Destination == dst && m.Source == src {
+			return true
+		}
+	}
+	return false
+}
+
+func TestContainerSettings(t *testing.T) {
+	tests := []struct {
+		name      string
+		container string
+		check     func(t *testing.T, s *specs.Spec)
+	}{
+		{"command and args replace the image's", "command: [httpd]\nargs: [-f]", func(t *testing.T, s *specs.Spec) {
+			if !slices.Equal(s.Process.Args, []string{"httpd", "-f"}) {
+				t.Errorf("args = %q", s.Process.Args)
+			}
+		}},
+		{"args keep the entrypoint", "args: [-f]", func(t *testing.T, s *specs.Spec) {
+			if !slices.Equal(s.Process.Args, []string{"/entry", "-f"}) {
+				t.Errorf("args = %q", s.Process.Args)
+			}
+		}},
+		{"env overrides the image", "env: [{name: A, value: spec}, {name: B, value: b}]", func(t *testing.T, s *specs.Spec) {
+			if !slices.Contains(s.Process.Env, "A=spec") || slices.Contains(s.Process.Env, "A=image") || !slices.Contains(s.Process.Env, "B=b") {
+				t.Errorf("env = %q", s.Process.Env)
+			}
+		}},
+		{"limits", "resources: {limits: {memory: 64Mi, cpu: 250m}, requests: {cpu: 100m}}", func(t *testing.T, s *specs.Spec) {
+			r := s.Linux.Resources
+			if *r.Memory.Limit != 64<<20 || *r.Memory.Swap != 64<<20 {
+				t.Errorf("memory = %d swap %d", *r.Memory.Limit, *r.Memory.Swap)
+			}
+			if *r.CPU.Quota != 25000 || *r.CPU.Period != 100000 || *r.CPU.Shares != 102 {
+				t.Errorf("cpu = quota %d period %d shares %d", *r.CPU.Quota, *r.CPU.Period, *r.CPU.Shares)
+			}
+		}},
+		{"user and group", "securityContext: {runAsUser: 1000, runAsGroup: 2000}", func(t *testing.T, s *specs.Spec) {
+			if s.Process.User.UID != 1000 || s.Process.User.GID != 2000 {
+				t.Errorf("user = %+v", s.Process.User)
+			}
+		}},
+		{"read-only rootfs", "securityContext: {readOnlyRootFilesystem: true}", func(t *testing.T, s *specs.Spec) {
+			if !s.Root.Readonly {
+				t.Error("root is writable")
+			}
+		}},
+		{"capabilities add and drop", "securityContext: {capabilities: {add: [NET_ADMIN], drop: [CAP_NET_RAW]}}", func(t *testing.T, s *specs.Spec) {
+			b := s.Process.Capabilities.Bounding
+			if !slices.Contains(b, "CAP_NET_ADMIN") || slices.Contains(b, "CAP_NET_RAW") || !slices.Contains(b, "CAP_CHOWN") {
+				t.Errorf("caps = %v", b)
+			}
+		}},
+		{"drop all then add one", "securityContext: {capabilities: {add: [NET_BIND_SERVICE], drop: [ALL]}}", func(t *testing.T, s *specs.Spec) {
+			if b := s.Process.Capabilities.Bounding; !slices.Equal(b, []string{"CAP_NET_BIND_SERVICE"}) {
+				t.Errorf("caps = %v", b)
+			}
+		}},
+		{"privilege escalation allowed", "securityContext: {allowPrivilegeEscalation: true}", func(t *testing.T, s *specs.Spec) {
+			if s.Process.NoNewPrivileges {
+				t.Error("no-new-privileges still set")
+			}
+		}},
+		{"emptyDir mount", "volumeMounts: [{name: data, mountPath: /data, readOnly: true}]", func(t *testing.T, s *specs.Spec) {
+			if !hasMount(s, "/data", "/pods/x/volumes/data") {
+				t.Errorf("mounts = %+v", s.Mounts)
+			}
+			for _, m := range s.Mounts {
+				if m.Destination == "/data" && !slices.Contains(m.Options, "ro") {
+					t.Errorf("options = %v", m.Options)
+				}
+			}
+		}},
+	}
+	image := busybox
+	image.Entrypoint = []string{"/entry"}
+	image.Cmd = []string{"default"}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			doc := podWith(tt.container)
+			if strings.Contains(tt.container, "volumeMounts") {
+				doc += "  volumes: [{name: data, emptyDir: {}}]\n"
+			}
+			pod := basePod(t, "")
+			pod.Spec = parsePod(t, doc)
+			s, err := generate(t, pod, image, Policy{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, s)
+		})
+	}
+}
+
+func TestHostNetwork(t *testing.T) {
+	pod := basePod(t, "")
+	pod.Spec.Spec.HostNetwork = true
+	s, err := generate(t, pod, busybox, Policy{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range s.Linux.Namespaces {
+		if n.Type == specs.NetworkNamespace || n.Type == specs.UTSNamespace {
+			t.Errorf("hostNetwork pod has its own %s namespace", n.Type)
+		}
+	}
+	if !hasMount(s, "/etc/resolv.conf", "/etc/resolv.conf") {
+		t.Errorf("host resolv.conf not mounted: %+v", s.Mounts)
+	}
+}
+
+func TestPrivileged(t *testing.T) {
+	pod := basePod(t, "securityContext: {privileged: true}")
+	if _, err := generate(t, pod, busybox, Policy{}); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("privileged without policy: err = %v", err)
+	}
+	s, err := generate(t, pod, busybox, Policy{AllowPrivileged: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(s.Process.Capabilities.Bounding, "CAP_SYS_ADMIN") || s.Linux.Seccomp != nil {
+		t.Errorf("privileged: caps %v seccomp %v", s.Process.Capabilities.Bounding, s.Linux.Seccomp)
+	}
+}
+
+func TestHostPathPolicy(t *testing.T) {
+	root := t.TempDir()
+	allowed := filepath.Join(root, "srv")
+	outside := filepath.Join(root, "etc")
+	for _, d := range []string{allowed, outside, filepath.Join(allowed, "data")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(outside, filepath.Join(allowed, "escape")); err != nil {
+		t.Fatal(err)
+	}
+	policy := Policy{HostPathPrefixes: []string{allowed}}
+	tests := []struct {
+		path   string
+		policy Policy
+		ok     bool
+	}{
+		{filepath.Join(allowed, "data"), policy, true},
+		{allowed, policy, true},
+		{filepath.Join(allowed, "new"), policy, true}, // DirectoryOrCreate: may not exist yet
+		{outside, policy, false},
+		{allowed + "x", policy, false},
+		{filepath.Join(allowed, "escape"), policy, false},
+		{filepath.Join(allowed, "data"), Policy{}, false},
+	}
+	for _, tt := range tests {
+		_, err := HostPath(tt.path, tt.policy)
+		if tt.ok && err != nil {
+			t.Errorf("HostPath(%s): %v", tt.path, err)
+		}
+		if !tt.ok && !errors.Is(err, ErrForbidden) {
+			t.Errorf("HostPath(%s) = %v, want ErrForbidden", tt.path, err)
+		}
+	}
+}
+
+func TestSubPathEscape(t *testing.T) {
+	vol := t.TempDir()
+	if err := os.Symlink("/etc", filepath.Join(vol, "link")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := subPath(vol, "link", false); !errors.Is(err, ErrForbidden) {
+		t.Errorf("symlink escape: err = %v", err)
+	}
+	if _, err := subPath(vol, "../..", false); !errors.Is(err, ErrForbidden) {
+		t.Errorf("dot-dot escape: err = %v", err)
+	}
+	p, err := subPath(vol, "a/b", true)
+	if err != nil || !strings.HasSuffix(p, "/a/b") {
+		t.Errorf("subPath a/b = %q, %v", p, err)
+	}
+}
