@@ -8,7 +8,9 @@ export PATH := $(PATH):/usr/local/go/bin
 GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
-LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+CTRD_VERSION := $(shell $(GO) list -m -f '{{.Version}}' github.com/containerd/containerd/v2 2>/dev/null)
+LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) \
+	-X github.com/containerd/containerd/v2/version.Version=$(CTRD_VERSION)
 BUILD    := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # The three device architectures: GOOS/GOARCH[/GOARM] -> dist/outpost-<name>.

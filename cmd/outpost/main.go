@@ -1,8 +1,10 @@
-// Command outpost is the edge node agent, its local CLI and (later) the
-// containerd shim, in one static binary.
+// Command outpost is the edge node agent, its local CLI and the containerd
+// runc v2 shim, in one static binary.
 //
-// No subcommand or global flag starts with "-" at argv[1]: that shape is
-// reserved for containerd calling this binary as its runc v2 shim.
+// containerd runs this binary as its shim with the shim's flags at argv[1]
+// (-namespace, -id, -address...): main hands those invocations to the shim
+// before anything else, and no outpost subcommand or global flag may take one
+// of those names.
 package main
 
 import (
@@ -11,6 +13,8 @@ import (
 	"io"
 	"os"
 	"sort"
+
+	"github.com/outpost-edge/outpost/runtime/shim"
 )
 
 // Stamped at link time by the Makefile (-X main.version=... -X main.commit=...).
@@ -37,6 +41,10 @@ type exitError struct{ code int }
 func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
 func main() {
+	if shim.IsShimInvocation(os.Args) {
+		shim.Run()
+		return
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
