@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -18,11 +19,16 @@ import (
 type Dir string
 
 // Hosts, ResolvConf and Volume are the paths inside a pod directory.
-func (d Dir) Hosts() string                { return filepath.Join(string(d), "hosts") }
-func (d Dir) ResolvConf() string           { return filepath.Join(string(d), "resolv.conf") }
-func (d Dir) Volume(name string) string    { return filepath.Join(string(d), "volumes", name) }
-func (d Dir) Logs() string                 { return filepath.Join(string(d), "logs") }
-func (d Dir) ContainerLog(c string) string { return filepath.Join(d.Logs(), c+".log") }
+func (d Dir) Hosts() string             { return filepath.Join(string(d), "hosts") }
+func (d Dir) ResolvConf() string        { return filepath.Join(string(d), "resolv.conf") }
+func (d Dir) Volume(name string) string { return filepath.Join(string(d), "volumes", name) }
+func (d Dir) Logs() string              { return filepath.Join(string(d), "logs") }
+
+// ContainerLog is the log file of one start (attempt) of a container:
+// logs/<container>/<attempt>.log, so the previous attempt's log stays readable.
+func (d Dir) ContainerLog(c string, attempt int) string {
+	return filepath.Join(d.Logs(), c, strconv.Itoa(attempt)+".log")
+}
 
 // HostsFile is the pod's /etc/hosts: localhost and the pod's own name on its IP.
 func HostsFile(hostname string, ip netip.Addr) []byte {

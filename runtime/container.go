@@ -1,0 +1,179 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/errdefs"
+	"github.com/distribution/reference"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/outpost-edge/outpost/api"
+	"github.com/outpost-edge/outpost/runtime/containerspec"
+	"github.com/outpost-edge/outpost/runtime/images"
+	"github.com/outpost-edge/outpost/runtime/podfiles"
+)
+
+// StartRequest is one container to create and start in a pod's sandbox.
+type StartRequest struct {
+	Pod       *api.Pod
+	Ref       PodRef
+	Sandbox   *Sandbox
+	Container *api.Container
+	Init      bool
+	// Attempt counts the container's starts in this pod (its restart count).
+	Attempt int
+}
+
+// Started describes a started container.
+type Started struct {
+	ID        string
+	PID       uint32
+	StartedAt time.Time
+	LogPath   string
+	Image     string
+	ImageID   string
+}
+
+// StartContainer ensures the image, creates the container with its labels
+// and spec, attaches its log file and starts it. It is idempotent for a
+// given (pod, container, attempt): a retry after a crash finds what the
+// first try made.
+func (r *Runtime) StartContainer(ctx context.Context, req StartRequest) (Started, error) {
+	ctx = r.ctx(ctx)
+	c := req.Container
+	id := containerID(req.Ref.UID, c.Name, req.Attempt)
+	logPath := podfiles.Dir(req.Sandbox.Dir).ContainerLog(c.Name, req.Attempt)
+
+	img, err := r.ensureImage(ctx, c.Image, c.ImagePullPolicy)
+	if err != nil {
+		return Started{}, err
+	}
+	started := Started{ID: id, LogPath: logPath, Image: img.Name(), ImageID: img.Target().Digest.String()}
+
+	cont, err := r.client.LoadContainer(ctx, id)
+	switch {
+	case errdefs.IsNotFound(err):
+		cont, err = r.createContainer(ctx, req, id, logPath, img)
+		if err != nil {
+			return started, err
+		}
+	case err != nil:
+		return started, fmt.Errorf("load container %s: %w", id, err)
+	}
+
+	task, err := cont.Task(ctx, r.logAttach(id, logPath))
+	if errdefs.IsNotFound(err) {
+		task, err = cont.NewTask(ctx, r.logCreator(logPath))
+	}
+	if err != nil {
+		return started, fmt.Errorf("create task %s: %w", id, err)
+	}
+	status, err := task.Status(ctx)
+	if err != nil {
+		return started, fmt.Errorf("task status %s: %w", id, err)
+	}
+	if status.Status == client.Created {
+		if err := task.Start(ctx); err != nil {
+			return started, fmt.Errorf("start %s: %w", id, err)
+		}
+		started.StartedAt = time.Now()
+		if _, err := cont.SetLabels(ctx, map[string]string{LabelStartedAt: started.StartedAt.UTC().Format(time.RFC3339Nano)}); err != nil {
+			r.log.Warn().Err(err).Str("container", id).Msg("recording start time")
+		}
+	} else {
+		labels, _ := cont.Labels(ctx)
+		started.StartedAt, _ = time.Parse(time.RFC3339Nano, labels[LabelStartedAt])
+	}
+	started.PID = task.Pid()
+	r.log.Debug().Str("pod", req.Ref.Name).Str("container", c.Name).Str("id", id).Uint32("pid", started.PID).Msg("container started")
+	return started, nil
+}
+
+func (r *Runtime) createContainer(ctx context.Context, req StartRequest, id, logPath string, img client.Image) (client.Container, error) {
+	var cfg ocispec.Image
+	if err := imageConfig(ctx, img, &cfg); err != nil {
+		return nil, err
+	}
+	sb := req.Sandbox
+	dir := podfiles.Dir(sb.Dir)
+	opts, err := containerspec.Options(containerspec.Pod{
+		Spec:           req.Pod,
+		NetNSPath:      sb.NetNSPath,
+		HostsPath:      sb.HostsPath,
+		ResolvConfPath: sb.ResolvConfPath,
+		VolumeDir:      dir.Volume,
+		CgroupParent:   "/outpost/pod" + req.Ref.UID,
+	}, req.Container, cfg.Config, r.cfg.Policy)
+	if err != nil {
+		return nil, err
+	}
+	labels := map[string]string{
+		LabelPodSource: req.Ref.Source,
+		LabelPodName:   req.Ref.Name,
+		LabelPodUID:    req.Ref.UID,
+		LabelContainer: req.Container.Name,
+		LabelSpecHash:  api.SpecHash(req.Pod),
+		LabelAttempt:   strconv.Itoa(req.Attempt),
+		LabelLogPath:   logPath,
+		labelShimGroup: req.Ref.UID,
+	}
+	if req.Init {
+		labels[LabelInit] = "true"
+	}
+	cont, err := r.client.NewContainer(ctx, id,
+		client.WithImage(img),
+		client.WithSnapshotter(images.DefaultSnapshotter),
+		client.WithNewSnapshot(id, img),
+		client.WithNewSpec(opts...),
+		client.WithContainerLabels(labels),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("create container %s: %w", id, err)
+	}
+	return cont, nil
+}
+
+func imageConfig(ctx context.Context, img client.Image, out *ocispec.Image) error {
+	spec, err := img.Spec(ctx)
+	if err != nil {
+		return fmt.Errorf("read image config of %s: %w", img.Name(), err)
+	}
+	*out = spec
+	return nil
+}
+
+// ensureImage finds the image locally. Pulling from registries is added by
+// the images package's Puller when the configuration names registries.
+func (r *Runtime) ensureImage(ctx context.Context, ref, policy string) (client.Image, error) {
+	if r.pull != nil {
+		return r.pull(ctx, ref, policy)
+	}
+	for _, name := range imageNames(ref) {
+		img, err := r.client.GetImage(ctx, name)
+		if err == nil {
+			return img, nil
+		}
+		if !errdefs.IsNotFound(err) {
+			return nil, err
+		}
+	}
+	return nil, fmt.Errorf("image %s: %w", ref, ErrImageNotPresent)
+}
+
+// ErrImageNotPresent is returned when an image is neither local nor pullable.
+var ErrImageNotPresent = errors.New("image not present on the node")
+
+// imageNames is ref as written and as Docker normalizes it
+// (busybox -> docker.io/library/busybox:latest).
+func imageNames(ref string) []string {
+	named, err := reference.ParseDockerRef(ref)
+	if err != nil || named.String() == ref {
+		return []string{ref}
+	}
+	return []string{ref, named.String()}
+}

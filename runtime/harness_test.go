@@ -1,0 +1,173 @@
+package runtime_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/outpost-edge/outpost/api"
+	"github.com/outpost-edge/outpost/internal/testenv"
+	"github.com/outpost-edge/outpost/runtime"
+	"github.com/outpost-edge/outpost/runtime/testimage"
+)
+
+const testImage = "outpost.local/busybox:test"
+
+// env is one embedded containerd with the busybox test image imported.
+type env struct {
+	t     *testing.T
+	rt    *runtime.Runtime
+	cfg   runtime.Config
+	cache string
+}
+
+var imageTar string
+
+func newEnv(t *testing.T, mutate func(*runtime.Config)) *env {
+	t.Helper()
+	testenv.RequireRoot(t)
+	testenv.RequireBinary(t, "runc", "runc")
+	if _, err := testimage.FindBusybox(); err != nil {
+		testenv.Skip(t, err.Error())
+	}
+	data := t.TempDir()
+	state, err := os.MkdirTemp("/tmp", "rt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(data, "images"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := testimage.Build(filepath.Join(data, "images"), testImage); err != nil {
+		t.Fatal(err)
+	}
+	cfg := runtime.Config{DataDir: data, StateDir: state,
+		Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	e := &env{t: t, cfg: cfg}
+	e.start()
+	t.Cleanup(func() {
+		e.removeAll()
+		if e.rt != nil {
+			e.rt.Close()
+		}
+		os.RemoveAll(state)
+	})
+	return e
+}
+
+func (e *env) start() {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rt, err := runtime.New(ctx, e.cfg)
+	if err != nil {
+		e.t.Fatalf("runtime.New: %v", err)
+	}
+	e.rt = rt
+}
+
+// restart closes the runtime (containers keep running) and starts a new one.
+func (e *env) restart() {
+	e.t.Helper()
+	if err := e.rt.Close(); err != nil {
+		e.t.Fatalf("close: %v", err)
+	}
+	e.start()
+}
+
+// removeAll removes every container and pod the test left.
+func (e *env) removeAll() {
+	ctx := context.Background()
+	obs, err := e.rt.List(ctx)
+	if err != nil {
+		e.t.Errorf("cleanup list: %v", err)
+		return
+	}
+	uids := map[string]bool{}
+	for _, o := range obs {
+		if err := e.rt.RemoveContainer(ctx, o.ID); err != nil {
+			e.t.Errorf("cleanup %s: %v", o.ID, err)
+		}
+		uids[o.Ref.UID] = true
+	}
+	for uid := range uids {
+		if err := e.rt.RemovePod(ctx, uid, false); err != nil {
+			e.t.Errorf("cleanup pod %s: %v", uid, err)
+		}
+	}
+}
+
+func newUID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// pod parses a one-pod manifest with the test image.
+func pod(t *testing.T, doc string) *api.Pod {
+	t.Helper()
+	doc = strings.ReplaceAll(doc, "IMAGE", testImage)
+	ns, err := api.ParseManifest([]byte(doc))
+	if err != nil {
+		t.Fatalf("manifest: %v", err)
+	}
+	return &ns.Pods[0]
+}
+
+// run starts every container of p and returns the sandbox and started containers.
+func (e *env) run(p *api.Pod) (runtime.PodRef, *runtime.Sandbox, []runtime.Started) {
+	e.t.Helper()
+	ctx := context.Background()
+	ref := runtime.PodRef{Source: "static", Name: p.Metadata.Name, UID: newUID()}
+	sb, err := e.rt.EnsureSandbox(ctx, p, ref)
+	if err != nil {
+		e.t.Fatalf("sandbox: %v", err)
+	}
+	var started []runtime.Started
+	for i := range p.Spec.Containers {
+		s, err := e.rt.StartContainer(ctx, runtime.StartRequest{Pod: p, Ref: ref, Sandbox: sb, Container: &p.Spec.Containers[i]})
+		if err != nil {
+			e.t.Fatalf("start %s: %v", p.Spec.Containers[i].Name, err)
+		}
+		started = append(started, s)
+	}
+	return ref, sb, started
+}
+
+// waitExit waits for the exit event of container id.
+func waitExit(t *testing.T, events <-chan runtime.Event, id string, timeout time.Duration) runtime.Exit {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				t.Fatal("event stream closed")
+			}
+			if ev.Kind == runtime.EventExit && ev.ContainerID == id {
+				return ev.Exit
+			}
+		case <-deadline:
+			t.Fatalf("no exit of %s within %v", id, timeout)
+		}
+	}
+}
+
+func readLog(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

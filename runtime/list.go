@@ -1,0 +1,151 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	tasksapi "github.com/containerd/containerd/api/services/tasks/v1"
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/errdefs"
+)
+
+func deleteRequest(id string) *tasksapi.DeleteTaskRequest {
+	return &tasksapi.DeleteTaskRequest{ContainerID: id}
+}
+
+// State of an observed container's task.
+const (
+	StateCreated = "created" // container without a running task
+	StateRunning = "running"
+	StateExited  = "exited"
+	StateUnknown = "unknown" // the task's shim cannot be reached
+)
+
+// Observed is a container the runtime finds in containerd, by its labels.
+type Observed struct {
+	ID        string
+	Ref       PodRef
+	Container string
+	Init      bool
+	SpecHash  string
+	Attempt   int
+	State     string
+	PID       uint32
+	StartedAt time.Time
+	Exit      Exit // for StateExited
+	LogPath   string
+}
+
+// List returns every container outpost created, with its task's state. A
+// running task whose log FIFOs this process is not reading yet (an agent
+// restart) is attached again, so its output keeps flowing to its log file.
+func (r *Runtime) List(ctx context.Context) ([]Observed, error) {
+	ctx = r.ctx(ctx)
+	conts, err := r.client.Containers(ctx, fmt.Sprintf("labels.%q", LabelPodUID))
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	out := make([]Observed, 0, len(conts))
+	for _, cont := range conts {
+		info, err := cont.Info(ctx, client.WithoutRefreshedMetadata)
+		if err != nil {
+			if errdefs.IsNotFound(err) {
+				continue // deleted meanwhile
+			}
+			return nil, err
+		}
+		l := info.Labels
+		o := Observed{
+			ID:        cont.ID(),
+			Ref:       PodRef{Source: l[LabelPodSource], Name: l[LabelPodName], UID: l[LabelPodUID]},
+			Container: l[LabelContainer],
+			Init:      l[LabelInit] == "true",
+			SpecHash:  l[LabelSpecHash],
+			Attempt:   labelInt(l, LabelAttempt),
+			LogPath:   l[LabelLogPath],
+			State:     StateCreated,
+		}
+		o.StartedAt, _ = time.Parse(time.RFC3339Nano, l[LabelStartedAt])
+		r.observeTask(ctx, cont, &o)
+		out = append(out, o)
+	}
+	return out, nil
+}
+
+func (r *Runtime) observeTask(ctx context.Context, cont client.Container, o *Observed) {
+	task, err := cont.Task(ctx, nil)
+	if errdefs.IsNotFound(err) {
+		return
+	}
+	if err != nil {
+		o.State = StateUnknown
+		return
+	}
+	st, err := task.Status(ctx)
+	if err != nil {
+		o.State = StateUnknown
+		return
+	}
+	o.PID = task.Pid()
+	switch st.Status {
+	case client.Running, client.Paused, client.Pausing:
+		o.State = StateRunning
+		r.reattachLogs(ctx, cont, o.ID, o.LogPath)
+	case client.Stopped:
+		o.State = StateExited
+		o.Exit = r.peekExit(o.ID, int32(st.ExitStatus), st.ExitTime)
+	case client.Created:
+		o.State = StateCreated
+	default:
+		o.State = StateUnknown
+	}
+}
+
+// reattachLogs opens the FIFOs of a running task this process is not
+// reading yet (after an agent restart). Only running tasks: a FIFO whose
+// writer is gone would never deliver EOF.
+func (r *Runtime) reattachLogs(ctx context.Context, cont client.Container, id, logPath string) {
+	if r.attached(id) || logPath == "" {
+		return
+	}
+	if _, err := cont.Task(ctx, r.logAttach(id, logPath)); err != nil {
+		r.log.Warn().Err(err).Str("container", id).Msg("re-attaching logs")
+	}
+}
+
+func (r *Runtime) attached(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ios[id] != nil
+}
+
+// releaseIO closes the log plumbing of a container whose task is deleted.
+func (r *Runtime) releaseIO(id string) {
+	r.mu.Lock()
+	io := r.ios[id]
+	delete(r.ios, id)
+	r.mu.Unlock()
+	if io != nil {
+		io.Close()
+	}
+}
+
+// peekExit names an exit: OOMKilled when an OOM event came for the
+// container, Completed for 0, Error otherwise.
+func (r *Runtime) peekExit(id string, code int32, at time.Time) Exit {
+	r.mu.Lock()
+	oom := r.oom[id]
+	r.mu.Unlock()
+	e := Exit{Code: code, ExitedAt: at, Reason: ReasonError}
+	switch {
+	case oom && code != 0:
+		// The kernel killed the container's main process (a child killed
+		// by the OOM killer while the main process carries on is not an
+		// OOMKilled container, as in Kubernetes).
+		e.Reason = ReasonOOMKilled
+	case code == 0:
+		e.Reason = ReasonCompleted
+	}
+	return e
+}

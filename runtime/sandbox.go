@@ -1,0 +1,179 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/outpost-edge/outpost/api"
+	"github.com/outpost-edge/outpost/runtime/netns"
+	"github.com/outpost-edge/outpost/runtime/podfiles"
+)
+
+// NetworkResult is what pod networking reports for one pod.
+type NetworkResult struct {
+	IP        netip.Addr
+	Gateway   netip.Addr
+	Interface string
+}
+
+// Sandbox is what a pod's containers share: its directory, network
+// namespace and address, hosts and resolv.conf.
+type Sandbox struct {
+	UID            string
+	Dir            string
+	NetNSPath      string // empty with hostNetwork
+	IP             netip.Addr
+	HostsPath      string
+	ResolvConfPath string
+}
+
+// podDir is <data>/pods/<uid>.
+func (r *Runtime) podDir(uid string) podfiles.Dir {
+	return podfiles.Dir(filepath.Join(r.cfg.DataDir, "pods", uid))
+}
+
+func (r *Runtime) netnsDir() string { return filepath.Join(r.cfg.StateDir, "netns") }
+
+// EnsureSandbox creates (or finds again, after a restart) a pod's
+// directory, volumes, network namespace and address. It is idempotent.
+func (r *Runtime) EnsureSandbox(ctx context.Context, pod *api.Pod, ref PodRef) (*Sandbox, error) {
+	if ref.UID == "" {
+		return nil, fmt.Errorf("%w: pod %s has no uid", ErrInvalid, ref.Name)
+	}
+	dir := r.podDir(ref.UID)
+	sb := &Sandbox{UID: ref.UID, Dir: string(dir), HostsPath: dir.Hosts(), ResolvConfPath: dir.ResolvConf()}
+	if err := os.MkdirAll(dir.Logs(), 0o750); err != nil {
+		return nil, err
+	}
+	if err := r.ensureVolumes(pod, dir); err != nil {
+		return nil, err
+	}
+	if pod.Spec.HostNetwork {
+		return sb, nil
+	}
+	if r.cfg.Network == nil {
+		return nil, fmt.Errorf("%w: pod %s needs pod networking, which is not configured (use hostNetwork)", ErrInvalid, ref.Name)
+	}
+	ns, err := netns.Open(filepath.Join(r.netnsDir(), ref.UID))
+	if err != nil {
+		ns, err = netns.New(r.netnsDir(), ref.UID)
+		if err != nil {
+			return nil, fmt.Errorf("pod %s: network namespace: %w", ref.Name, err)
+		}
+	}
+	sb.NetNSPath = ns.Path()
+	res, err := r.cfg.Network.Setup(ctx, ref.UID, sb.NetNSPath)
+	if err != nil {
+		return nil, fmt.Errorf("pod %s: network: %w", ref.Name, err)
+	}
+	sb.IP = res.IP
+	if err := podfiles.WriteFile(sb.HostsPath, podfiles.HostsFile(pod.Metadata.Name, sb.IP)); err != nil {
+		return nil, err
+	}
+	host, _ := os.ReadFile("/etc/resolv.conf")
+	upstream, _ := os.ReadFile("/run/systemd/resolve/resolv.conf")
+	conf, n := podfiles.ResolvConf(host, upstream)
+	if n == 0 {
+		r.log.Warn().Str("pod", ref.Name).Msg("the node has no nameserver a pod can reach; the pod gets none")
+	}
+	if err := podfiles.WriteFile(sb.ResolvConfPath, conf); err != nil {
+		return nil, err
+	}
+	return sb, nil
+}
+
+// ensureVolumes makes the emptyDir directories; a Memory medium gets a tmpfs
+// (sized by sizeLimit) mounted once, shared by the pod's containers.
+func (r *Runtime) ensureVolumes(pod *api.Pod, dir podfiles.Dir) error {
+	for _, v := range pod.Spec.Volumes {
+		if v.EmptyDir == nil {
+			continue
+		}
+		p := dir.Volume(v.Name)
+		if err := os.MkdirAll(p, 0o777); err != nil {
+			return err
+		}
+		if v.EmptyDir.Medium != "Memory" || isMountPoint(p) {
+			continue
+		}
+		data := "mode=0777"
+		if l := v.EmptyDir.SizeLimit; l != nil && l.Sign() > 0 {
+			data += fmt.Sprintf(",size=%d", l.Value())
+		}
+		if err := unix.Mount("tmpfs", p, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, data); err != nil {
+			return fmt.Errorf("volume %s: mount tmpfs: %w", v.Name, err)
+		}
+	}
+	return nil
+}
+
+// isMountPoint reports whether p is on another device than its parent.
+func isMountPoint(p string) bool {
+	var st, parent unix.Stat_t
+	if unix.Stat(p, &st) != nil || unix.Stat(filepath.Dir(p), &parent) != nil {
+		return false
+	}
+	return st.Dev != parent.Dev
+}
+
+// RemovePod removes what EnsureSandbox made: the network (IP released),
+// the network namespace, tmpfs volumes and, unless keepLogs, the pod's
+// directory with its logs. The pod's containers must be removed first.
+// Removing a pod that is already gone is not an error.
+func (r *Runtime) RemovePod(ctx context.Context, uid string, keepLogs bool) error {
+	var errs []error
+	nsPath := filepath.Join(r.netnsDir(), uid)
+	if r.cfg.Network != nil {
+		if err := r.cfg.Network.Teardown(ctx, uid, nsPath); err != nil {
+			errs = append(errs, fmt.Errorf("network teardown: %w", err))
+		}
+	}
+	if ns, err := netns.Open(nsPath); err == nil {
+		if err := ns.Remove(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	dir := r.podDir(uid)
+	vols, _ := os.ReadDir(filepath.Join(string(dir), "volumes"))
+	for _, v := range vols {
+		p := dir.Volume(v.Name())
+		if isMountPoint(p) {
+			if err := unix.Unmount(p, unix.MNT_DETACH); err != nil {
+				errs = append(errs, fmt.Errorf("unmount %s: %w", p, err))
+			}
+		}
+	}
+	if len(errs) == 0 {
+		var err error
+		if keepLogs {
+			err = removeAllBut(string(dir), "logs")
+		} else {
+			err = os.RemoveAll(string(dir))
+		}
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func removeAllBut(dir, keep string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.Name() != keep {
+			if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
