@@ -60,6 +60,8 @@ func newEnv(t *testing.T, mutate func(*runtime.Config)) *env {
 		if e.rt != nil {
 			e.rt.Close()
 		}
+		unmountDir(t, filepath.Join(state, "netns"))
+		assertNoMounts(t, data, state)
 		os.RemoveAll(state)
 	})
 	return e
@@ -170,4 +172,25 @@ func readLog(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// assertNoMounts fails when a mount is left under one of dirs.
+func assertNoMounts(t *testing.T, dirs ...string) {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) < 5 {
+			continue
+		}
+		for _, d := range dirs {
+			if fields[4] == d || strings.HasPrefix(fields[4], d+"/") {
+				t.Errorf("mount left behind: %s", fields[4])
+			}
+		}
+	}
 }
