@@ -15,6 +15,7 @@ mosquitto
 nftables
 iproute2
 ca-certificates
+docker-registry
 "
 
 missing=""
