@@ -78,6 +78,9 @@ func (r *Runtime) StartContainer(ctx context.Context, req StartRequest) (Started
 		return started, fmt.Errorf("task status %s: %w", id, err)
 	}
 	if status.Status == client.Created {
+		if _, err := req.Sandbox.WaitNetwork(ctx); err != nil {
+			return started, err
+		}
 		if err := task.Start(ctx); err != nil {
 			return started, fmt.Errorf("start %s: %w", id, err)
 		}

@@ -22,7 +22,7 @@ const testImage = "outpost.local/busybox:test"
 
 // env is one embedded containerd with the busybox test image imported.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	rt    *runtime.Runtime
 	cfg   runtime.Config
 	cache string
@@ -30,7 +30,7 @@ type env struct {
 
 var imageTar string
 
-func newEnv(t *testing.T, mutate func(*runtime.Config)) *env {
+func newEnv(t testing.TB, mutate func(*runtime.Config)) *env {
 	t.Helper()
 	testenv.RequireRoot(t)
 	testenv.RequireBinary(t, "runc", "runc")
@@ -116,7 +116,7 @@ func newUID() string {
 }
 
 // pod parses a one-pod manifest with the test image.
-func pod(t *testing.T, doc string) *api.Pod {
+func pod(t testing.TB, doc string) *api.Pod {
 	t.Helper()
 	doc = strings.ReplaceAll(doc, "IMAGE", testImage)
 	ns, err := api.ParseManifest([]byte(doc))
@@ -147,7 +147,7 @@ func (e *env) run(p *api.Pod) (runtime.PodRef, *runtime.Sandbox, []runtime.Start
 }
 
 // waitExit waits for the exit event of container id.
-func waitExit(t *testing.T, events <-chan runtime.Event, id string, timeout time.Duration) runtime.Exit {
+func waitExit(t testing.TB, events <-chan runtime.Event, id string, timeout time.Duration) runtime.Exit {
 	t.Helper()
 	deadline := time.After(timeout)
 	for {
@@ -165,7 +165,7 @@ func waitExit(t *testing.T, events <-chan runtime.Event, id string, timeout time
 	}
 }
 
-func readLog(t *testing.T, path string) string {
+func readLog(t testing.TB, path string) string {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -175,7 +175,7 @@ func readLog(t *testing.T, path string) string {
 }
 
 // assertNoMounts fails when a mount is left under one of dirs.
-func assertNoMounts(t *testing.T, dirs ...string) {
+func assertNoMounts(t testing.TB, dirs ...string) {
 	t.Helper()
 	b, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {

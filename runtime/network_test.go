@@ -41,7 +41,7 @@ func (n nodeNetwork) Teardown(ctx context.Context, podID, nsPath string) error {
 	return n.node.Do(func() error { return n.net.Teardown(ctx, podID, nsPath) })
 }
 
-func withPodNetwork(t *testing.T) func(*runtime.Config) {
+func withPodNetwork(t testing.TB) func(*runtime.Config) {
 	t.Helper()
 	testenv.RequireRoot(t)
 	b := make([]byte, 4)
@@ -92,12 +92,16 @@ spec:
 func TestPodNetworking(t *testing.T) {
 	e := newEnv(t, withPodNetwork(t))
 	_, sbA, startedA := e.run(pod(t, strings.ReplaceAll(httpdPod, "NAME", "pod-a")))
-	if !sbA.IP.IsValid() || !netip.MustParsePrefix("10.99.0.0/24").Contains(sbA.IP) {
-		t.Fatalf("pod IP %v not from the pod CIDR", sbA.IP)
+	ipA, err := sbA.WaitNetwork(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ipA.IsValid() || !netip.MustParsePrefix("10.99.0.0/24").Contains(ipA) {
+		t.Fatalf("pod IP %v not from the pod CIDR", ipA)
 	}
 	waitLog(t, startedA[1].LogPath, "hello from pod-a", 10*time.Second)
 	waitLog(t, startedA[1].LogPath, "host=pod-a", 5*time.Second)
-	waitLog(t, startedA[1].LogPath, sbA.IP.String()+"\tpod-a", 5*time.Second) // its /etc/hosts
+	waitLog(t, startedA[1].LogPath, ipA.String()+"\tpod-a", 5*time.Second) // its /etc/hosts
 
 	doc := `apiVersion: v1
 kind: Pod
@@ -107,16 +111,16 @@ spec:
   - name: client
     image: IMAGE
     imagePullPolicy: Never
-    command: ["sh", "-c", "for i in $(seq 50); do wget -q -O - http://` + sbA.IP.String() + `:8080/ && break; sleep 0.1; done; sleep 3600"]
+    command: ["sh", "-c", "for i in $(seq 50); do wget -q -O - http://` + ipA.String() + `:8080/ && break; sleep 0.1; done; sleep 3600"]
 `
 	_, sbB, startedB := e.run(pod(t, doc))
-	if sbB.IP == sbA.IP {
-		t.Fatalf("both pods got %v", sbA.IP)
+	if ipB, _ := sbB.WaitNetwork(context.Background()); ipB == ipA {
+		t.Fatalf("both pods got %v", ipA)
 	}
 	waitLog(t, startedB[0].LogPath, "hello from pod-a", 10*time.Second)
 }
 
-func waitLog(t *testing.T, path, want string, timeout time.Duration) string {
+func waitLog(t testing.TB, path, want string, timeout time.Duration) string {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -132,7 +136,7 @@ func waitLog(t *testing.T, path, want string, timeout time.Duration) string {
 }
 
 // unmountDir undoes the self bind mount netns makes of its pin directory.
-func unmountDir(t *testing.T, dir string) {
+func unmountDir(t testing.TB, dir string) {
 	if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
 		t.Errorf("unmount %s: %v", dir, err)
 	}

@@ -24,13 +24,34 @@ type NetworkResult struct {
 
 // Sandbox is what a pod's containers share: its directory, network
 // namespace and address, hosts and resolv.conf.
+//
+// The network is set up in the background while the first containers are
+// created (CNI takes tens of milliseconds); StartContainer waits for it
+// before it starts a task, so no container runs without its network.
 type Sandbox struct {
 	UID            string
 	Dir            string
 	NetNSPath      string // empty with hostNetwork
-	IP             netip.Addr
 	HostsPath      string
 	ResolvConfPath string
+
+	netDone chan struct{}
+	ip      netip.Addr
+	netErr  error
+}
+
+// WaitNetwork waits until the pod's network is set up and returns its IP
+// (invalid with hostNetwork).
+func (sb *Sandbox) WaitNetwork(ctx context.Context) (netip.Addr, error) {
+	if sb.netDone == nil {
+		return netip.Addr{}, nil
+	}
+	select {
+	case <-sb.netDone:
+		return sb.ip, sb.netErr
+	case <-ctx.Done():
+		return netip.Addr{}, ctx.Err()
+	}
 }
 
 // podDir is <data>/pods/<uid>.
@@ -68,12 +89,10 @@ func (r *Runtime) EnsureSandbox(ctx context.Context, pod *api.Pod, ref PodRef) (
 		}
 	}
 	sb.NetNSPath = ns.Path()
-	res, err := r.cfg.Network.Setup(ctx, ref.UID, sb.NetNSPath)
-	if err != nil {
-		return nil, fmt.Errorf("pod %s: network: %w", ref.Name, err)
-	}
-	sb.IP = res.IP
-	if err := podfiles.WriteFile(sb.HostsPath, podfiles.HostsFile(pod.Metadata.Name, sb.IP)); err != nil {
+	// The bind mounts of hosts and resolv.conf need their files when a
+	// container is created; hosts gets the pod's IP later, in place (a
+	// rename would leave running containers with the old inode).
+	if err := podfiles.WriteFile(sb.HostsPath, podfiles.HostsFile(pod.Metadata.Name, netip.Addr{})); err != nil {
 		return nil, err
 	}
 	host, _ := os.ReadFile("/etc/resolv.conf")
@@ -85,6 +104,19 @@ func (r *Runtime) EnsureSandbox(ctx context.Context, pod *api.Pod, ref PodRef) (
 	if err := podfiles.WriteFile(sb.ResolvConfPath, conf); err != nil {
 		return nil, err
 	}
+	sb.netDone = make(chan struct{})
+	go func() {
+		defer close(sb.netDone)
+		res, err := r.cfg.Network.Setup(context.WithoutCancel(ctx), ref.UID, sb.NetNSPath)
+		if err != nil {
+			sb.netErr = fmt.Errorf("pod %s: network: %w", ref.Name, err)
+			return
+		}
+		sb.ip = res.IP
+		if err := os.WriteFile(sb.HostsPath, podfiles.HostsFile(pod.Metadata.Name, res.IP), 0o644); err != nil {
+			sb.netErr = fmt.Errorf("pod %s: hosts file: %w", ref.Name, err)
+		}
+	}()
 	return sb, nil
 }
 

@@ -46,7 +46,7 @@ func TestShimDied(t *testing.T) {
 	}
 }
 
-func parentPID(t *testing.T, pid int) int {
+func parentPID(t testing.TB, pid int) int {
 	t.Helper()
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {

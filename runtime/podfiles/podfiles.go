@@ -1,7 +1,7 @@
 // Package podfiles lays out a pod's directory on the host: its /etc/hosts,
 // /etc/resolv.conf and emptyDir volumes. Files are written atomically
-// (temp file + rename) so a crash never leaves a half-written one for a
-// container to read.
+// (temp file + rename) so a container never reads a half-written one; they
+// are not fsynced, as every sandbox setup writes them again.
 package podfiles
 
 import (
@@ -99,10 +99,6 @@ func WriteFile(path string, data []byte) error {
 		return err
 	}
 	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
 		tmp.Close()
 		return err
 	}
