@@ -96,7 +96,8 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 			DataDir:  filepath.Join(cfg.DataDir, "containerd"),
 			StateDir: cfg.StateDir,
 			ShimPath: cfg.ShimPath,
-			Logger:   cfg.Logger,
+			// containerd narrates every plugin it loads; keep its warnings.
+			Logger: cfg.Logger.Level(max(cfg.Logger.GetLevel(), zerolog.WarnLevel)),
 		})
 		if err != nil {
 			return nil, err

@@ -14,6 +14,9 @@ import (
 	"path/filepath"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/outpost-edge/outpost/api"
+	"github.com/outpost-edge/outpost/runtime/images"
 )
 
 // DefaultPath is where the agent looks for its configuration.
@@ -31,10 +34,45 @@ type Config struct {
 	// ManifestDir holds static pod manifests.
 	ManifestDir string `yaml:"manifestDir"`
 	// Groups lists the groups this node belongs to, in priority order.
-	Groups []string `yaml:"groups"`
-	Log    Log      `yaml:"log"`
-	Store  Store    `yaml:"store"`
-	Net    Network  `yaml:"network"`
+	Groups     []string   `yaml:"groups"`
+	Log        Log        `yaml:"log"`
+	Store      Store      `yaml:"store"`
+	Net        Network    `yaml:"network"`
+	Containerd Containerd `yaml:"containerd"`
+	Runtime    Runtime    `yaml:"runtime"`
+	Images     Images     `yaml:"images"`
+}
+
+// Containerd says which containerd runs the containers.
+type Containerd struct {
+	// Address of an existing containerd socket to use instead of the
+	// embedded one (devices that already run containerd).
+	Address string `yaml:"address"`
+	// StateDir holds sockets, shim sockets, log FIFOs and pinned network
+	// namespaces; on tmpfs, at most 40 characters.
+	StateDir string `yaml:"stateDir"`
+}
+
+// Runtime is what containers may do and how their logs are kept.
+type Runtime struct {
+	// AllowPrivileged lets pods run privileged containers.
+	AllowPrivileged bool `yaml:"allowPrivileged"`
+	// HostPathPrefixes are the host directories hostPath volumes may use;
+	// empty turns hostPath off.
+	HostPathPrefixes []string `yaml:"hostPathPrefixes"`
+	// LogMaxSize is the size past which a container's log file is rotated.
+	LogMaxSize string `yaml:"logMaxSize"`
+	// LogMaxFiles bounds a container's log files, the live one included.
+	LogMaxFiles int `yaml:"logMaxFiles"`
+}
+
+// Images configures registries and image garbage collection.
+type Images struct {
+	Registries images.RegistryConfig `yaml:"registries"`
+	// GCHighPercent is the disk use (of the filesystem holding the data
+	// dir) above which unused images are deleted, down to GCLowPercent.
+	GCHighPercent int `yaml:"gcHighPercent"`
+	GCLowPercent  int `yaml:"gcLowPercent"`
 }
 
 // Log configures logging.
@@ -55,10 +93,18 @@ type Store struct {
 	EventsKeep int `yaml:"eventsKeep"`
 }
 
-// Network configures addresses the node allocates.
+// Network configures pod networking and the addresses the node allocates.
 type Network struct {
 	// ServiceCIDR is where service cluster IPs are allocated from.
 	ServiceCIDR string `yaml:"serviceCIDR"`
+	// PodCIDR is where pod IPs come from (CNI host-local).
+	PodCIDR string `yaml:"podCIDR"`
+	// Bridge is the Linux bridge pods attach to.
+	Bridge string `yaml:"bridge"`
+	// MTU of pod interfaces; 0 leaves the plugin's default.
+	MTU int `yaml:"mtu"`
+	// CNIPluginDirs are searched for the CNI plugin binaries.
+	CNIPluginDirs []string `yaml:"cniPluginDirs"`
 }
 
 // Default returns the configuration used when no file exists.
@@ -70,7 +116,11 @@ func Default() Config {
 		ManifestDir: "/etc/outpost/manifests",
 		Log:         Log{Level: "info", Format: "auto"},
 		Store:       Store{OutboxMaxMessages: 10000, OutboxMaxBytes: 8 << 20, EventsKeep: 1000},
-		Net:         Network{ServiceCIDR: "10.43.0.0/16"},
+		Net: Network{ServiceCIDR: "10.43.0.0/16", PodCIDR: "10.88.0.0/16", Bridge: "outpost0",
+			CNIPluginDirs: []string{"/usr/lib/cni", "/opt/cni/bin"}},
+		Containerd: Containerd{StateDir: "/run/outpost"},
+		Runtime:    Runtime{LogMaxSize: "10Mi", LogMaxFiles: 5},
+		Images:     Images{GCHighPercent: 85, GCLowPercent: 80},
 	}
 }
 
@@ -139,6 +189,35 @@ func (c *Config) Validate() error {
 	if _, err := c.ServiceCIDR(); err != nil {
 		bad("network.serviceCIDR", "%v", err)
 	}
+	if p, err := netip.ParsePrefix(c.Net.PodCIDR); err != nil || p.Masked() != p || !p.Addr().Is4() || p.Bits() > 28 {
+		bad("network.podCIDR", "must be an IPv4 prefix without host bits, /28 or larger, not %q", c.Net.PodCIDR)
+	}
+	if c.Net.Bridge == "" || len(c.Net.Bridge) > 15 {
+		bad("network.bridge", "must be an interface name of 1 to 15 characters")
+	}
+	if c.Net.MTU != 0 && (c.Net.MTU < 576 || c.Net.MTU > 65535) {
+		bad("network.mtu", "must be 0 or between 576 and 65535")
+	}
+	if d := c.Containerd.StateDir; !filepath.IsAbs(d) || len(d) > 40 {
+		bad("containerd.stateDir", "must be an absolute path of at most 40 characters (shim sockets live there), not %q", d)
+	}
+	for i, p := range c.Runtime.HostPathPrefixes {
+		if !filepath.IsAbs(p) || filepath.Clean(p) != p {
+			bad(fmt.Sprintf("runtime.hostPathPrefixes[%d]", i), "must be an absolute clean path, not %q", p)
+		}
+	}
+	if _, err := c.LogMaxSize(); err != nil {
+		bad("runtime.logMaxSize", "%v", err)
+	}
+	if c.Runtime.LogMaxFiles < 1 {
+		bad("runtime.logMaxFiles", "must be at least 1")
+	}
+	if err := c.Images.Registries.Validate(); err != nil {
+		bad("images.registries", "%v", err)
+	}
+	if h, l := c.Images.GCHighPercent, c.Images.GCLowPercent; h < 1 || h > 100 || l < 1 || l >= h {
+		bad("images.gcHighPercent", "must be 1-100 and above gcLowPercent (%d, %d)", h, l)
+	}
 	return errors.Join(errs...)
 }
 
@@ -156,3 +235,18 @@ func (c *Config) ServiceCIDR() (netip.Prefix, error) {
 	}
 	return p, nil
 }
+
+// LogMaxSize parses Runtime.LogMaxSize ("10Mi").
+func (c *Config) LogMaxSize() (int64, error) {
+	q, err := api.ParseQuantity(c.Runtime.LogMaxSize)
+	if err != nil {
+		return 0, err
+	}
+	if q.Value() < 4096 {
+		return 0, fmt.Errorf("%s is less than 4Ki", q)
+	}
+	return q.Value(), nil
+}
+
+// PodCIDR parses Net.PodCIDR.
+func (c *Config) PodCIDR() netip.Prefix { return netip.MustParsePrefix(c.Net.PodCIDR) }

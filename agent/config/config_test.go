@@ -23,6 +23,13 @@ func TestParse(t *testing.T) {
 		{"cidr host bits", "network: {serviceCIDR: 10.43.0.1/16}\n", "did you mean 10.43.0.0/16"},
 		{"two problems", "log: {level: x, format: y}\n", "log.format"},
 		{"wrong type", "store: {outboxMaxMessages: lots}\n", "cannot unmarshal"},
+		{"runtime keys", "runtime: {allowPrivileged: true, hostPathPrefixes: [/srv/data], logMaxSize: 1Mi}\ncontainerd: {address: /run/containerd/containerd.sock}\n", ""},
+		{"pod cidr", "network: {podCIDR: 10.88.0.0/30}\n", "network.podCIDR"},
+		{"long state dir", "containerd: {stateDir: /var/lib/a/very/long/path/that/breaks/shim/sockets}\n", "containerd.stateDir: must be an absolute path of at most 40 characters"},
+		{"relative host path prefix", "runtime: {hostPathPrefixes: [srv]}\n", "runtime.hostPathPrefixes[0]"},
+		{"log size", "runtime: {logMaxSize: 10MB}\n", "runtime.logMaxSize"},
+		{"registries", "images: {registries: {mirrors: {docker.io: [\"http://10.0.0.5:5000\"]}}}\n", "images.registries"},
+		{"gc thresholds", "images: {gcHighPercent: 70, gcLowPercent: 80}\n", "images.gcHighPercent"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,40 +1,176 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/outpost-edge/outpost/agent/config"
+	"github.com/outpost-edge/outpost/runtime"
+	"github.com/outpost-edge/outpost/runtime/cni"
+	"github.com/outpost-edge/outpost/runtime/containerspec"
+	"github.com/outpost-edge/outpost/runtime/ctrd"
+	"github.com/outpost-edge/outpost/runtime/images"
+	"github.com/outpost-edge/outpost/runtime/logs"
+	"github.com/outpost-edge/outpost/store"
 )
 
-// runAgent loads the configuration and starts the node agent. The runtime and
-// agent issues fill in what it runs; today it checks its configuration and
-// says there is nothing to run yet.
+// Image garbage collection cadence, and how long an abandoned partial
+// download is kept for a later pull to resume.
+const (
+	imageGCInterval = 5 * time.Minute
+	pullLeaseMaxAge = 24 * time.Hour
+)
+
+// agentFlags are the flags every command that reads the configuration takes.
+type agentFlags struct {
+	config, dataDir, logLevel string
+}
+
+func (f *agentFlags) register(fl *flag.FlagSet) {
+	fl.StringVar(&f.config, "config", config.DefaultPath, "configuration file")
+	fl.StringVar(&f.dataDir, "data-dir", "", "data directory (overrides dataDir)")
+	fl.StringVar(&f.logLevel, "log-level", "", "log level (overrides log.level)")
+}
+
+// load reads the configuration and applies the flags over it.
+func (f *agentFlags) load() (config.Config, error) {
+	cfg, err := config.Load(f.config, f.config == config.DefaultPath)
+	if err != nil {
+		return cfg, err
+	}
+	if f.dataDir != "" {
+		abs, err := filepath.Abs(f.dataDir)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.DataDir = abs
+	}
+	if f.logLevel != "" {
+		cfg.Log.Level = f.logLevel
+	}
+	return cfg, cfg.Validate()
+}
+
+// runAgent starts the node agent: the store, then the runtime with its
+// embedded containerd, then the background loops; SIGTERM or SIGINT stops
+// it and leaves the containers running.
 func runAgent(args []string, _, stderr io.Writer) error {
 	fl := flag.NewFlagSet("agent", flag.ContinueOnError)
 	fl.SetOutput(stderr)
-	cfgPath := fl.String("config", config.DefaultPath, "configuration file")
-	dataDir := fl.String("data-dir", "", "data directory (overrides dataDir)")
-	logLevel := fl.String("log-level", "", "log level (overrides log.level)")
+	var f agentFlags
+	f.register(fl)
 	if err := fl.Parse(args); err != nil {
 		return exitError{2}
 	}
-	cfg, err := config.Load(*cfgPath, *cfgPath == config.DefaultPath)
+	cfg, err := f.load()
 	if err != nil {
 		return err
 	}
-	if *dataDir != "" {
-		cfg.DataDir = *dataDir
-	}
-	if *logLevel != "" {
-		cfg.Log.Level = *logLevel
-	}
-	if err := cfg.Validate(); err != nil {
+	log := newLogger(cfg.Log, os.Stderr).With().Str("node", cfg.NodeName).Logger()
+	ctrd.RouteGlobalLogs(log.Level(max(log.GetLevel(), zerolog.WarnLevel)))
+	// A restarting journald must not take the agent down with SIGPIPE.
+	signal.Ignore(syscall.SIGPIPE)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return agentMain(ctx, cfg, log)
+}
+
+func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
+	began := time.Now()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return err
 	}
-	log := newLogger(cfg.Log, os.Stderr)
-	log.Info().Str("node", cfg.NodeName).Str("dataDir", cfg.DataDir).Str("version", version).
-		Msg("nothing to run yet: the runtime and the agent arrive with their issues")
+	serviceCIDR, _ := cfg.ServiceCIDR()
+	st, err := store.Open(filepath.Join(cfg.DataDir, "state.db"), store.Options{
+		Logger: log, Groups: cfg.Groups, ServiceCIDR: serviceCIDR,
+		OutboxMaxCount: cfg.Store.OutboxMaxMessages, OutboxMaxBytes: int64(cfg.Store.OutboxMaxBytes),
+		EventsKeep: cfg.Store.EventsKeep,
+	})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	network, err := cni.New(ctx, cni.Config{
+		PluginDirs: cfg.Net.CNIPluginDirs,
+		ConfDir:    filepath.Join(cfg.DataDir, "cni", "net.d"),
+		DataDir:    filepath.Join(cfg.DataDir, "cni", "networks"),
+		CacheDir:   filepath.Join(cfg.DataDir, "cni", "cache"),
+		PodCIDR:    cfg.PodCIDR(),
+		BridgeName: cfg.Net.Bridge,
+		MTU:        cfg.Net.MTU,
+	}, log)
+	if err != nil {
+		return err
+	}
+	logMax, _ := cfg.LogMaxSize()
+	rt, err := runtime.New(ctx, runtime.Config{
+		DataDir:           cfg.DataDir,
+		StateDir:          cfg.Containerd.StateDir,
+		ContainerdAddress: cfg.Containerd.Address,
+		Policy:            containerspec.Policy{AllowPrivileged: cfg.Runtime.AllowPrivileged, HostPathPrefixes: cfg.Runtime.HostPathPrefixes},
+		Logs:              logs.Options{MaxSize: logMax, MaxFiles: cfg.Runtime.LogMaxFiles},
+		Network:           runtime.CNI(network),
+		Logger:            log,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := rt.Close(); err != nil {
+			log.Warn().Err(err).Msg("stopping containerd")
+		}
+	}()
+	puller, err := images.NewPuller(rt.Client(), images.PullerConfig{Registry: cfg.Images.Registries, Logger: log})
+	if err != nil {
+		return err
+	}
+	rt.SetPuller(puller.Ensure)
+	gc, err := images.NewGC(rt.Client(), images.GCConfig{
+		Usage:       images.FilesystemUsage(cfg.DataDir),
+		HighPercent: cfg.Images.GCHighPercent, LowPercent: cfg.Images.GCLowPercent, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	go gc.Run(ctx, imageGCInterval)
+	go pruneLeases(ctx, puller, log)
+
+	log.Info().Dur("took", time.Since(began)).Str("version", version).Str("dataDir", cfg.DataDir).
+		Msg("agent ready (the reconcile loop arrives with the agent issue)")
+	<-ctx.Done()
+	log.Info().Msg("stopping; containers keep running")
 	return nil
+}
+
+func pruneLeases(ctx context.Context, p *images.Puller, log zerolog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if n, err := p.PruneLeases(ctx, pullLeaseMaxAge); err != nil && !errors.Is(err, context.Canceled) {
+			log.Warn().Err(err).Msg("pruning abandoned pulls")
+		} else if n > 0 {
+			log.Info().Int("leases", n).Msg("dropped abandoned partial pulls")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// errNoAgent explains a CLI command that needs the agent's containerd.
+func errNoAgent(addr string, err error) error {
+	return fmt.Errorf("cannot reach the agent's containerd at %s (is `outpost agent` running?): %w", addr, err)
 }

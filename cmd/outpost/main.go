@@ -31,6 +31,7 @@ type command struct {
 
 var commands = map[string]command{
 	"agent":    {"run the node agent", runAgent},
+	"images":   {"list, import and remove images: outpost images ls|import FILE|rm REF", runImages},
 	"validate": {"check manifests offline: outpost validate -f FILE|DIR|-", runValidate},
 	"version":  {"print the version", runVersion},
 }
