@@ -41,4 +41,3 @@ func TestLogRotation(t *testing.T) {
 		t.Errorf("the live file lacks the last line:\n%s", log)
 	}
 }
-
