@@ -226,7 +226,7 @@ func TestWriterReopenFullFileRotates(t *testing.T) {
 	path := logPath(t)
 	writeStreams(t, path, Options{MaxSize: 64}, "0123456789\n", "")
 	writeStreams(t, path, Options{MaxSize: 64}, "abc\n", "")
-	if recs := records(t, path + ".1"); len(recs) != 1 || string(recs[0].Content) != "0123456789" {
+	if recs := records(t, path+".1"); len(recs) != 1 || string(recs[0].Content) != "0123456789" {
 		t.Fatalf("path.1 holds %v", recs)
 	}
 	if got := readString(t, path, ReadOptions{Tail: -1}); got != "0123456789\nabc\n" {
