@@ -40,6 +40,19 @@ type Sandbox struct {
 	netErr  error
 }
 
+// IP returns the pod's IP once its network is set up (ok false before).
+func (sb *Sandbox) IP() (ip netip.Addr, ok bool) {
+	if sb.netDone == nil {
+		return netip.Addr{}, true
+	}
+	select {
+	case <-sb.netDone:
+		return sb.ip, sb.netErr == nil
+	default:
+		return netip.Addr{}, false
+	}
+}
+
 // WaitNetwork waits until the pod's network is set up and returns its IP
 // (invalid with hostNetwork).
 func (sb *Sandbox) WaitNetwork(ctx context.Context) (netip.Addr, error) {

@@ -1,0 +1,267 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/outpost-edge/outpost/api"
+	"github.com/outpost-edge/outpost/runtime"
+)
+
+// AdmitFunc decides whether a pod fits the node next to the pods already
+// admitted; a rejection carries a kubelet-style reason (OutOfmemory...).
+type AdmitFunc func(pod *api.Pod, admitted []*api.Pod) (ok bool, reason, message string)
+
+// Options configure an Agent.
+type Options struct {
+	Store   Store
+	Runtime Runtime
+	Logger  zerolog.Logger
+	Clock   Clock   // default: the real clock
+	Backoff Backoff // default: DefaultBackoff
+	Admit   AdmitFunc
+	// DefaultGrace stops containers of pods whose spec is unknown (found
+	// running at start but no longer desired). Default 30 s.
+	DefaultGrace time.Duration
+}
+
+// Agent reconciles the store's desired pods with the runtime.
+type Agent struct {
+	store        Store
+	rt           Runtime
+	log          zerolog.Logger
+	clock        Clock
+	backoff      Backoff
+	admitFn      AdmitFunc
+	defaultGrace time.Duration
+	rec          *recorder
+	status       *statusManager
+	probes       probeStarter
+
+	mu        sync.Mutex
+	workers   map[string]*podWorker // by pod uid
+	byID      map[string]*podWorker // container id -> its pod's worker
+	conflicts map[string]bool
+	admitted  map[string]*api.Pod // by uid: pods that passed admission
+	wg        sync.WaitGroup
+	ready     chan struct{}
+	readyOnce sync.Once
+}
+
+// New returns an Agent; Run starts it.
+func New(opts Options) *Agent {
+	if opts.Clock == nil {
+		opts.Clock = realClock{}
+	}
+	if opts.Backoff == (Backoff{}) {
+		opts.Backoff = DefaultBackoff
+	}
+	if opts.DefaultGrace == 0 {
+		opts.DefaultGrace = api.DefaultTerminationGracePeriodSeconds * time.Second
+	}
+	log := opts.Logger.With().Str("component", "agent").Logger()
+	a := &Agent{
+		store: opts.Store, rt: opts.Runtime, log: log, clock: opts.Clock, backoff: opts.Backoff,
+		admitFn: opts.Admit, defaultGrace: opts.DefaultGrace,
+		rec:     &recorder{store: opts.Store, log: log, clock: opts.Clock},
+		status:  newStatusManager(opts.Store, log),
+		workers: map[string]*podWorker{}, byID: map[string]*podWorker{}, conflicts: map[string]bool{}, admitted: map[string]*api.Pod{},
+		ready: make(chan struct{}),
+	}
+	return a
+}
+
+// Ready is closed once the agent has adopted what runs and started a worker
+// for every desired pod.
+func (a *Agent) Ready() <-chan struct{} { return a.ready }
+
+// Run reconciles until ctx is done. It leaves every container running when
+// it returns: stopping the agent (an upgrade, a crash) never stops workloads.
+func (a *Agent) Run(ctx context.Context) error {
+	statusCtx, stopStatus := context.WithCancel(context.WithoutCancel(ctx))
+	statusDone := make(chan struct{})
+	go func() { a.status.run(statusCtx); close(statusDone) }()
+	defer func() { stopStatus(); <-statusDone }()
+
+	watch := a.store.Watch(ctx)
+	events := a.rt.Events(ctx)
+	observed, err := a.rt.List(ctx)
+	if err != nil {
+		return fmt.Errorf("list containers: %w", err)
+	}
+	a.reconcile(ctx, groupByUID(observed))
+	a.readyOnce.Do(func() { close(a.ready) })
+	resubscribe := (<-chan time.Time)(nil)
+	for {
+		select {
+		case <-ctx.Done():
+			a.wg.Wait()
+			return nil
+		case <-watch:
+			a.reconcile(ctx, nil)
+		case ev, ok := <-events:
+			if !ok {
+				events = nil
+				resubscribe = a.clock.After(time.Second)
+				continue
+			}
+			a.dispatch(ev)
+		case <-resubscribe:
+			// The event stream broke (containerd restarted): subscribe
+			// again and replay what ended meanwhile from a fresh list.
+			resubscribe = nil
+			events = a.rt.Events(ctx)
+			a.replayExits(ctx)
+		}
+	}
+}
+
+func groupByUID(obs []runtime.Observed) map[string][]runtime.Observed {
+	m := map[string][]runtime.Observed{}
+	for _, o := range obs {
+		m[o.Ref.UID] = append(m[o.Ref.UID], o)
+	}
+	return m
+}
+
+// reconcile diffs the desired pods against the workers: new pods get a
+// worker (adopting what already runs for them), changed ones an update,
+// vanished ones are stopped. observed is set on the first pass only.
+func (a *Agent) reconcile(ctx context.Context, observed map[string][]runtime.Observed) {
+	merged, err := a.store.Desired(ctx)
+	if err != nil {
+		a.log.Error().Err(err).Msg("reading desired state")
+		return
+	}
+	for _, c := range merged.Conflicts {
+		key := fmt.Sprintf("%s/%s/%s", c.Kind, c.Name, c.Loser)
+		if !a.conflicts[key] {
+			a.conflicts[key] = true
+			a.rec.warning(ctx, c.Kind+"/"+c.Name, ReasonNameConflict, "%s %q from %s is ignored: %s has one of that name", c.Kind, c.Name, c.Loser, c.Winner)
+		}
+	}
+	want := map[string]bool{}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, dp := range merged.Pods {
+		want[dp.UID] = true
+		w, ok := a.workers[dp.UID]
+		if !ok {
+			w = newPodWorker(a, dp.UID, observed[dp.UID])
+			a.startWorker(ctx, w)
+		}
+		w.update(dp)
+	}
+	for uid, w := range a.workers {
+		if !want[uid] {
+			w.stop()
+		}
+	}
+	for uid, obs := range observed {
+		if !want[uid] {
+			// Running but no longer desired (removed while the agent was down).
+			w := newPodWorker(a, uid, obs)
+			a.startWorker(ctx, w)
+			w.stop()
+		}
+	}
+}
+
+// startWorker runs w; a.mu is held.
+func (a *Agent) startWorker(ctx context.Context, w *podWorker) {
+	a.workers[w.uid] = w
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		w.run(ctx)
+		if w.finished {
+			a.mu.Lock()
+			if a.workers[w.uid] == w {
+				delete(a.workers, w.uid)
+			}
+			a.mu.Unlock()
+		}
+	}()
+}
+
+// dispatch hands a task event to the worker of the container's pod.
+func (a *Agent) dispatch(ev runtime.Event) {
+	if ev.Kind != runtime.EventExit {
+		return
+	}
+	a.mu.Lock()
+	w := a.byID[ev.ContainerID]
+	a.mu.Unlock()
+	if w == nil {
+		return
+	}
+	select {
+	case w.exits <- ev:
+	case <-w.done:
+	}
+}
+
+// replayExits delivers exits missed while the event stream was down.
+func (a *Agent) replayExits(ctx context.Context) {
+	obs, err := a.rt.List(ctx)
+	if err != nil {
+		a.log.Warn().Err(err).Msg("listing containers after the event stream broke")
+		return
+	}
+	for _, o := range obs {
+		if o.State == runtime.StateExited || o.State == runtime.StateUnknown {
+			a.dispatch(runtime.Event{Kind: runtime.EventExit, ContainerID: o.ID, Exit: o.Exit})
+		}
+	}
+}
+
+func (a *Agent) remember(id string, w *podWorker) {
+	a.mu.Lock()
+	a.byID[id] = w
+	a.mu.Unlock()
+}
+
+func (a *Agent) forget(id string) {
+	a.mu.Lock()
+	delete(a.byID, id)
+	a.mu.Unlock()
+}
+
+// admit runs the admission check of pod against the pods already admitted,
+// and records it as admitted when it fits.
+func (a *Agent) admit(pod *api.Pod, uid string) (bool, string, string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.admitFn != nil {
+		var others []*api.Pod
+		for id, p := range a.admitted {
+			if id != uid {
+				others = append(others, p)
+			}
+		}
+		if ok, reason, msg := a.admitFn(pod, others); !ok {
+			delete(a.admitted, uid)
+			return false, reason, msg
+		}
+	}
+	a.admitted[uid] = pod
+	return true, "", ""
+}
+
+// release forgets a pod's admission (stopped, or to be admitted again).
+func (a *Agent) release(uid string) {
+	a.mu.Lock()
+	delete(a.admitted, uid)
+	a.mu.Unlock()
+}
+
+// forceAdmit records an adopted pod: it already runs, so it counts.
+func (a *Agent) forceAdmit(pod *api.Pod, uid string) {
+	a.mu.Lock()
+	a.admitted[uid] = pod
+	a.mu.Unlock()
+}

@@ -1,0 +1,178 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"time"
+
+	"github.com/outpost-edge/outpost/api"
+	"github.com/outpost-edge/outpost/runtime"
+	"github.com/outpost-edge/outpost/runtime/images"
+)
+
+// ctrState is what a worker knows of one container of its pod.
+type ctrState struct {
+	name string
+	init bool
+
+	id        string // the current instance; "" before the first start
+	attempt   int    // the current instance's attempt number
+	restarts  int
+	running   bool
+	startedAt time.Time
+	exit      *runtime.Exit // how the current instance ended
+	lastTerm  *api.ContainerStateTerminated
+	stale     []string // older instances still to remove
+
+	image, imageID string
+	ready, started bool // readiness and startup probe results
+
+	backoff        backoffState
+	notBefore      time.Time // no restart before this
+	waitingBackoff bool
+	waitReason     string
+	waitMessage    string
+
+	probeCancel context.CancelFunc
+}
+
+func (w *podWorker) ctr(name string, init bool) *ctrState {
+	st, ok := w.ctrs[name]
+	if !ok {
+		st = &ctrState{name: name, init: init}
+		w.ctrs[name] = st
+	}
+	return st
+}
+
+// adopt takes over the containers a previous agent started for this pod:
+// the newest attempt of each container is the current one, older ones are
+// removed on the next cleanup.
+func (w *podWorker) adopt(obs []runtime.Observed) {
+	sort.Slice(obs, func(i, j int) bool { return obs[i].Attempt < obs[j].Attempt })
+	for _, o := range obs {
+		w.ref = o.Ref
+		w.hash = o.SpecHash
+		st := w.ctr(o.Container, o.Init)
+		if st.id != "" {
+			st.stale = append(st.stale, st.id)
+		}
+		st.id, st.attempt, st.restarts = o.ID, o.Attempt, o.Attempt
+		st.startedAt = o.StartedAt
+		st.running = o.State == runtime.StateRunning
+		st.exit = nil
+		if o.State == runtime.StateExited || o.State == runtime.StateUnknown {
+			exit := o.Exit
+			st.exit = &exit
+		}
+		w.a.remember(o.ID, w)
+	}
+	if len(obs) > 0 {
+		// Admitted by the agent that started it; admission is recorded when
+		// the spec arrives (sync) so the node's accounting includes it.
+		w.adopted = true
+	}
+}
+
+// startContainer starts a container's next attempt, unless its crash-loop
+// backoff says to wait.
+func (w *podWorker) startContainer(ctx context.Context, c *api.Container, st *ctrState) {
+	now := w.a.clock.Now()
+	if now.Before(st.notBefore) {
+		st.waitingBackoff = true
+		st.waitReason = "CrashLoopBackOff"
+		st.waitMessage = "back-off " + st.notBefore.Sub(now).Round(time.Second).String() + " restarting failed container " + c.Name
+		return
+	}
+	st.waitingBackoff = false
+	if st.id != "" {
+		if st.exit != nil {
+			st.lastTerm = terminated(st.exit, st.startedAt)
+		}
+		st.stale = append(st.stale, st.id)
+		st.restarts++
+		st.attempt = st.restarts
+		st.id = ""
+	}
+	for _, id := range st.stale {
+		if err := w.a.rt.RemoveContainer(ctx, id); err != nil {
+			w.log.Warn().Err(err).Str("container", c.Name).Msg("removing the previous instance")
+		}
+		w.a.forget(id)
+	}
+	st.stale = nil
+	st.exit, st.ready, st.started = nil, false, false
+	st.waitReason, st.waitMessage = "ContainerCreating", ""
+	w.publish()
+
+	started, err := w.a.rt.StartContainer(ctx, runtime.StartRequest{
+		Pod: w.pod, Ref: w.ref, Sandbox: w.sandbox, Container: c, Init: st.init, Attempt: st.attempt,
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		st.waitReason = images.Reason(err)
+		if st.waitReason == "" {
+			st.waitReason = "CreateContainerError"
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			st.waitReason = "CreateContainerError"
+		}
+		st.waitMessage = err.Error()
+		w.a.rec.warning(ctx, w.object(), ReasonFailed, "container %s: %v", c.Name, err)
+		st.notBefore = now.Add(w.a.backoff.next(&st.backoff, 0))
+		st.waitingBackoff = true
+		if !st.notBefore.After(now) {
+			st.notBefore = now.Add(time.Second)
+		}
+		return
+	}
+	st.id, st.running = started.ID, true
+	st.startedAt = started.StartedAt
+	st.image, st.imageID = started.Image, started.ImageID
+	st.waitReason, st.waitMessage = "", ""
+	w.a.remember(started.ID, w)
+	w.a.rec.normal(ctx, w.object(), ReasonStarted, "started container %s (attempt %d)", c.Name, st.attempt)
+	w.startProbes(ctx, c, st)
+}
+
+// handleExit records a container's exit and schedules its restart.
+func (w *podWorker) handleExit(ctx context.Context, ev runtime.Event) {
+	for _, st := range w.ctrs {
+		if st.id != ev.ContainerID || !st.running {
+			continue
+		}
+		exit := ev.Exit
+		st.running, st.exit, st.ready = false, &exit, false
+		w.stopContainerProbes(st)
+		if w.pod == nil {
+			return
+		}
+		ran := exit.ExitedAt.Sub(st.startedAt)
+		restart := w.shouldRestart(exit.Code) || (st.init && exit.Code != 0 && w.pod.Spec.RestartPolicy != api.RestartNever)
+		switch {
+		case exit.Reason == runtime.ReasonOOMKilled:
+			w.a.rec.warning(ctx, w.object(), ReasonOOMKilling, "container %s was killed: out of memory", st.name)
+		case exit.Code != 0:
+			w.a.rec.warning(ctx, w.object(), ReasonFailed, "container %s exited with code %d", st.name, exit.Code)
+		default:
+			w.a.rec.normal(ctx, w.object(), ReasonCompleted, "container %s completed", st.name)
+		}
+		if restart && !(st.init && exit.Code == 0) {
+			wait := w.a.backoff.next(&st.backoff, ran)
+			st.notBefore = w.a.clock.Now().Add(wait)
+			if wait > 0 {
+				st.waitingBackoff = true
+				w.a.rec.warning(ctx, w.object(), ReasonBackOff, "back-off %v restarting failed container %s", wait, st.name)
+			}
+		}
+		return
+	}
+}
+
+// terminated turns an exit into Kubernetes' terminated state.
+func terminated(e *runtime.Exit, startedAt time.Time) *api.ContainerStateTerminated {
+	return &api.ContainerStateTerminated{ExitCode: e.Code, Reason: e.Reason, StartedAt: startedAt, FinishedAt: e.ExitedAt}
+}

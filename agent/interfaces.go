@@ -1,0 +1,43 @@
+package agent
+
+import (
+	"context"
+	"time"
+
+	"github.com/outpost-edge/outpost/api"
+	"github.com/outpost-edge/outpost/runtime"
+	"github.com/outpost-edge/outpost/store"
+)
+
+// Runtime is what the agent needs from the container runtime.
+type Runtime interface {
+	EnsureSandbox(ctx context.Context, pod *api.Pod, ref runtime.PodRef) (*runtime.Sandbox, error)
+	StartContainer(ctx context.Context, req runtime.StartRequest) (runtime.Started, error)
+	StopContainer(ctx context.Context, id string, grace time.Duration) (runtime.Exit, error)
+	RemoveContainer(ctx context.Context, id string) error
+	RemovePod(ctx context.Context, uid string, keepLogs bool) error
+	List(ctx context.Context) ([]runtime.Observed, error)
+	Events(ctx context.Context) <-chan runtime.Event
+	Exec(ctx context.Context, id string, req runtime.ExecRequest) (int, error)
+}
+
+// Store is what the agent needs from the store.
+type Store interface {
+	Desired(ctx context.Context) (*store.Merged, error)
+	Watch(ctx context.Context) <-chan struct{}
+	PutPodStatus(ctx context.Context, st api.PodStatus) error
+	PodStatuses(ctx context.Context) ([]api.PodStatus, error)
+	DeletePodStatus(ctx context.Context, src store.Source, name string) error
+	RecordEvent(ctx context.Context, ev api.Event) error
+}
+
+// Clock is time for the agent; tests inject a fake one.
+type Clock interface {
+	Now() time.Time
+	After(d time.Duration) <-chan time.Time
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time                         { return time.Now() }
+func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }

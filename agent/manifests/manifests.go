@@ -1,0 +1,201 @@
+// Package manifests turns the static manifest directory into the store's
+// "static" source: device images ship their base workloads as files there,
+// and `outpost apply` writes there too.
+//
+// Every *.yaml, *.yml and *.json file of the directory (not its
+// subdirectories; dot files are ignored) is parsed strictly. The files
+// together form one NodeState, applied with the next generation whenever
+// what they say changes. A file that does not parse is reported (once per
+// content) and its last good content stays in force, so a typo never stops
+// a running pod. The directory is watched with inotify, with a periodic
+// rescan as a safety net.
+package manifests
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/outpost-edge/outpost/api"
+	"github.com/outpost-edge/outpost/store"
+)
+
+// Store is what the watcher needs from the store.
+type Store interface {
+	Apply(ctx context.Context, src store.Source, doc *api.NodeState) (store.ApplyResult, error)
+	Generations(ctx context.Context) (map[store.Source]int64, error)
+}
+
+// ReportFunc is told about a file that does not parse (err) and about a
+// file that parses again (err nil) after it did not.
+type ReportFunc func(ctx context.Context, file string, err error)
+
+// Watcher keeps the static source equal to the manifest directory.
+type Watcher struct {
+	dir    string
+	store  Store
+	report ReportFunc
+	log    zerolog.Logger
+	// Rescan is the safety-net period (default 30 s).
+	Rescan time.Duration
+
+	lastGood map[string]*api.NodeState // by file name
+	reported map[string][32]byte       // by file name: content last reported invalid
+	applied  [32]byte                  // hash of the last applied document
+}
+
+// New returns a watcher of dir.
+func New(dir string, st Store, report ReportFunc, log zerolog.Logger) *Watcher {
+	if report == nil {
+		report = func(context.Context, string, error) {}
+	}
+	return &Watcher{dir: dir, store: st, report: report, log: log.With().Str("component", "manifests").Logger(),
+		Rescan: 30 * time.Second, lastGood: map[string]*api.NodeState{}, reported: map[string][32]byte{}}
+}
+
+// IsManifest reports whether a file name is one the watcher reads.
+func IsManifest(name string) bool {
+	if strings.HasPrefix(name, ".") {
+		return false
+	}
+	switch filepath.Ext(name) {
+	case ".yaml", ".yml", ".json":
+		return true
+	}
+	return false
+}
+
+// Sync reads the directory now and applies it if it changed.
+func (w *Watcher) Sync(ctx context.Context) error {
+	entries, err := os.ReadDir(w.dir)
+	if errors.Is(err, os.ErrNotExist) {
+		entries = nil
+	} else if err != nil {
+		return fmt.Errorf("read manifest dir: %w", err)
+	}
+	seen := map[string]bool{}
+	blocked := false // an invalid file with no last good content
+	for _, e := range entries {
+		if e.IsDir() || !IsManifest(e.Name()) {
+			continue
+		}
+		name := e.Name()
+		seen[name] = true
+		data, err := readCapped(filepath.Join(w.dir, name))
+		var ns *api.NodeState
+		if err == nil {
+			ns, err = api.ParseManifest(data)
+		}
+		if err != nil {
+			sum := sha256.Sum256(append(data, []byte(err.Error())...))
+			if w.reported[name] != sum {
+				w.reported[name] = sum
+				w.report(ctx, name, err)
+			}
+			if w.lastGood[name] == nil {
+				blocked = true
+			}
+			continue
+		}
+		if _, was := w.reported[name]; was {
+			delete(w.reported, name)
+			w.report(ctx, name, nil)
+		}
+		w.lastGood[name] = ns
+	}
+	for name := range w.lastGood {
+		if !seen[name] {
+			delete(w.lastGood, name)
+		}
+	}
+	for name := range w.reported {
+		if !seen[name] {
+			delete(w.reported, name)
+		}
+	}
+	if blocked {
+		// Applying now would drop the pods that file described before it
+		// broke: keep the store's static state until the file is fixed.
+		w.log.Warn().Msg("a manifest is invalid and has no earlier valid version: static pods left as they are")
+		return nil
+	}
+	doc, dups := w.merge()
+	for _, d := range dups {
+		w.report(ctx, d.file, d.err)
+	}
+	b, _ := json.Marshal(doc)
+	sum := sha256.Sum256(b)
+	if sum == w.applied {
+		return nil
+	}
+	gens, err := w.store.Generations(ctx)
+	if err != nil {
+		return err
+	}
+	doc.Generation = gens[store.SourceStatic] + 1
+	res, err := w.store.Apply(ctx, store.SourceStatic, doc)
+	if err != nil {
+		return fmt.Errorf("apply static manifests: %w", err)
+	}
+	w.applied = sum
+	w.log.Info().Int64("generation", res.Generation).Int("pods", len(doc.Pods)).Int("services", len(doc.Services)).
+		Strs("added", res.Added).Strs("removed", res.Removed).Msg("static manifests applied")
+	return nil
+}
+
+type dup struct {
+	file string
+	err  error
+}
+
+// merge joins the files' documents in file name order; a name already
+// taken by an earlier file is dropped and reported.
+func (w *Watcher) merge() (*api.NodeState, []dup) {
+	names := make([]string, 0, len(w.lastGood))
+	for n := range w.lastGood {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	doc := &api.NodeState{TypeMeta: api.TypeMeta{APIVersion: api.GroupVersion, Kind: api.KindNodeState}}
+	pods, svcs := map[string]string{}, map[string]string{}
+	var dups []dup
+	for _, n := range names {
+		ns := w.lastGood[n]
+		for _, p := range ns.Pods {
+			if other, taken := pods[p.Metadata.Name]; taken {
+				dups = append(dups, dup{n, fmt.Errorf("pods[%s]: %s already has a pod of that name", p.Metadata.Name, other)})
+				continue
+			}
+			pods[p.Metadata.Name] = n
+			doc.Pods = append(doc.Pods, p)
+		}
+		for _, s := range ns.Services {
+			if other, taken := svcs[s.Metadata.Name]; taken {
+				dups = append(dups, dup{n, fmt.Errorf("services[%s]: %s already has a service of that name", s.Metadata.Name, other)})
+				continue
+			}
+			svcs[s.Metadata.Name] = n
+			doc.Services = append(doc.Services, s)
+		}
+	}
+	return doc, dups
+}
+
+func readCapped(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, api.MaxDocumentBytes+1))
+}

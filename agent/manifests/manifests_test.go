@@ -1,0 +1,167 @@
+package manifests
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/outpost-edge/outpost/store"
+)
+
+func podYAML(name, image string) string {
+	return "apiVersion: v1\nkind: Pod\nmetadata: {name: " + name + "}\nspec:\n  containers: [{name: c, image: '" + image + "'}]\n"
+}
+
+type reports struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (r *reports) report(_ context.Context, file string, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err == nil {
+		r.got = append(r.got, file+": ok")
+		return
+	}
+	r.got = append(r.got, file+": "+err.Error())
+}
+
+func (r *reports) all() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return strings.Join(r.got, "\n")
+}
+
+func setup(t *testing.T) (string, *store.Store, *Watcher, *reports) {
+	dir := t.TempDir()
+	st, err := store.Open(filepath.Join(t.TempDir(), "state.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	r := &reports{}
+	return dir, st, New(dir, st, r.report, zerolog.Nop()), r
+}
+
+func write(t *testing.T, dir, name, content string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func staticPods(t *testing.T, st *store.Store) (names []string, images map[string]string, gen int64) {
+	t.Helper()
+	m, err := st.Desired(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	images = map[string]string{}
+	for _, p := range m.Pods {
+		names = append(names, p.Pod.Metadata.Name)
+		images[p.Pod.Metadata.Name] = p.Pod.Spec.Containers[0].Image
+	}
+	sort.Strings(names)
+	return names, images, m.Generations[store.SourceStatic]
+}
+
+func TestSync(t *testing.T) {
+	dir, st, w, rep := setup(t)
+	ctx := context.Background()
+	write(t, dir, "a.yaml", podYAML("web", "busybox:1"))
+	write(t, dir, "b.json", `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"db"},"spec":{"containers":[{"name":"c","image":"busybox:2"}]}}`)
+	write(t, dir, "notes.txt", "ignored")
+	write(t, dir, ".hidden.yaml", "ignored: true")
+	if err := w.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	names, _, gen := staticPods(t, st)
+	if strings.Join(names, ",") != "db,web" || gen != 1 {
+		t.Fatalf("pods %v generation %d", names, gen)
+	}
+	// Nothing changed: no new generation.
+	if err := w.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, g := staticPods(t, st); g != 1 {
+		t.Fatalf("an unchanged directory bumped the generation to %d", g)
+	}
+	// A broken edit keeps the last good content and is reported once.
+	write(t, dir, "a.yaml", strings.Replace(podYAML("web", "busybox:1"), "}]", ", livenessProbe: {grpc: {port: 1}}}]", 1))
+	w.Sync(ctx)
+	w.Sync(ctx)
+	_, images, g := staticPods(t, st)
+	if images["web"] != "busybox:1" || g != 1 {
+		t.Fatalf("invalid edit applied: %v gen %d", images, g)
+	}
+	if got := rep.all(); strings.Count(got, "a.yaml: ") != 1 || !strings.Contains(got, "livenessProbe.grpc: not supported") {
+		t.Fatalf("reports = %q", got)
+	}
+	// Fixed: applied, and the recovery reported.
+	write(t, dir, "a.yaml", podYAML("web", "busybox:3"))
+	w.Sync(ctx)
+	if _, images, g := staticPods(t, st); images["web"] != "busybox:3" || g != 2 {
+		t.Fatalf("fix not applied: %v gen %d", images, g)
+	}
+	if !strings.Contains(rep.all(), "a.yaml: ok") {
+		t.Fatalf("recovery not reported: %q", rep.all())
+	}
+	// A file removed takes its pods with it.
+	os.Remove(filepath.Join(dir, "b.json"))
+	w.Sync(ctx)
+	if names, _, _ := staticPods(t, st); strings.Join(names, ",") != "web" {
+		t.Fatalf("pods after removing b.json: %v", names)
+	}
+	// The same pod name in two files: the first file wins, the other is reported.
+	write(t, dir, "c.yaml", podYAML("web", "busybox:9"))
+	w.Sync(ctx)
+	if _, images, _ := staticPods(t, st); images["web"] != "busybox:3" {
+		t.Fatalf("duplicate replaced the first: %v", images)
+	}
+	if !strings.Contains(rep.all(), "c.yaml: pods[web]: a.yaml already has a pod of that name") {
+		t.Fatalf("duplicate not reported: %q", rep.all())
+	}
+}
+
+// TestInvalidAtStart: an agent that starts with a broken manifest (and so
+// has no good version of it) leaves the stored static pods alone.
+func TestInvalidAtStart(t *testing.T) {
+	dir, st, w, _ := setup(t)
+	ctx := context.Background()
+	write(t, dir, "a.yaml", podYAML("web", "busybox:1"))
+	w.Sync(ctx)
+	write(t, dir, "a.yaml", "kind: Pod\nmetadata: [\n")
+	w2 := New(dir, st, nil, zerolog.Nop()) // a restarted agent
+	w2.Sync(ctx)
+	if names, _, _ := staticPods(t, st); strings.Join(names, ",") != "web" {
+		t.Fatalf("static pods after starting with a broken file: %v", names)
+	}
+}
+
+func TestRunWatches(t *testing.T) {
+	dir, st, w, _ := setup(t)
+	w.Rescan = time.Hour // only inotify can make this pass in time
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go w.Run(ctx)
+	time.Sleep(100 * time.Millisecond)
+	write(t, dir, "a.yaml", podYAML("web", "busybox:1"))
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if names, _, _ := staticPods(t, st); len(names) == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a new manifest file was not applied within 5 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

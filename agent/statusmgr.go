@@ -1,0 +1,112 @@
+package agent
+
+import (
+	"context"
+	"reflect"
+	"sync"
+
+	"github.com/rs/zerolog"
+
+	"github.com/outpost-edge/outpost/api"
+	"github.com/outpost-edge/outpost/store"
+)
+
+// statusManager is the single writer of pod status to the store. Workers
+// hand it their latest status; it writes what changed, coalescing bursts
+// (kubelet's status manager does the same).
+type statusManager struct {
+	store Store
+	log   zerolog.Logger
+
+	mu      sync.Mutex
+	latest  map[string]api.PodStatus // by uid
+	written map[string]api.PodStatus
+	deleted map[string]api.PodStatus // pods gone: delete their status
+	wake    chan struct{}
+}
+
+func newStatusManager(st Store, log zerolog.Logger) *statusManager {
+	return &statusManager{store: st, log: log, latest: map[string]api.PodStatus{},
+		written: map[string]api.PodStatus{}, deleted: map[string]api.PodStatus{}, wake: make(chan struct{}, 1)}
+}
+
+// set records a pod's latest status.
+func (m *statusManager) set(st api.PodStatus) {
+	m.mu.Lock()
+	m.latest[st.UID] = st
+	m.mu.Unlock()
+	m.poke()
+}
+
+// remove forgets a pod and deletes its status from the store.
+func (m *statusManager) remove(st api.PodStatus) {
+	m.mu.Lock()
+	delete(m.latest, st.UID)
+	m.deleted[st.UID] = st
+	m.mu.Unlock()
+	m.poke()
+}
+
+func (m *statusManager) poke() {
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+// get returns the latest status of a pod.
+func (m *statusManager) get(uid string) (api.PodStatus, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st, ok := m.latest[uid]
+	return st, ok
+}
+
+// run writes statuses until ctx is done, then once more.
+func (m *statusManager) run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			m.flush(context.WithoutCancel(ctx))
+			return
+		case <-m.wake:
+			m.flush(ctx)
+		}
+	}
+}
+
+func (m *statusManager) flush(ctx context.Context) {
+	m.mu.Lock()
+	del := m.deleted
+	m.deleted = map[string]api.PodStatus{}
+	var put []api.PodStatus
+	live := map[string]bool{} // source/name of pods that still have a status
+	for uid, st := range m.latest {
+		live[st.Source+"/"+st.Name] = true
+		if w, ok := m.written[uid]; !ok || !reflect.DeepEqual(w, st) {
+			put = append(put, st)
+		}
+	}
+	m.mu.Unlock()
+	// Deletes first: a pod replaced under the same name (new uid) keeps the
+	// status its new incarnation writes.
+	for uid, st := range del {
+		if !live[st.Source+"/"+st.Name] {
+			if err := m.store.DeletePodStatus(ctx, store.Source(st.Source), st.Name); err != nil {
+				m.log.Error().Err(err).Str("pod", st.Name).Msg("deleting pod status")
+			}
+		}
+		m.mu.Lock()
+		delete(m.written, uid)
+		m.mu.Unlock()
+	}
+	for _, st := range put {
+		if err := m.store.PutPodStatus(ctx, st); err != nil {
+			m.log.Error().Err(err).Str("pod", st.Name).Msg("writing pod status")
+			continue
+		}
+		m.mu.Lock()
+		m.written[st.UID] = st
+		m.mu.Unlock()
+	}
+}
