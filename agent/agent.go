@@ -152,7 +152,7 @@ func (a *Agent) reconcile(ctx context.Context, observed map[string][]runtime.Obs
 		w, ok := a.workers[dp.UID]
 		if !ok {
 			w = newPodWorker(a, dp.UID, observed[dp.UID])
-			a.startWorker(ctx, w)
+			a.startWorker(ctx, w, observed[dp.UID])
 		}
 		w.update(dp)
 	}
@@ -165,15 +165,19 @@ func (a *Agent) reconcile(ctx context.Context, observed map[string][]runtime.Obs
 		if !want[uid] {
 			// Running but no longer desired (removed while the agent was down).
 			w := newPodWorker(a, uid, obs)
-			a.startWorker(ctx, w)
+			a.startWorker(ctx, w, obs)
 			w.stop()
 		}
 	}
 }
 
-// startWorker runs w; a.mu is held.
-func (a *Agent) startWorker(ctx context.Context, w *podWorker) {
+// startWorker runs w and routes the events of its adopted containers to
+// it; a.mu is held.
+func (a *Agent) startWorker(ctx context.Context, w *podWorker, adopted []runtime.Observed) {
 	a.workers[w.uid] = w
+	for _, o := range adopted {
+		a.byID[o.ID] = w
+	}
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()

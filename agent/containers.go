@@ -48,7 +48,7 @@ func (w *podWorker) ctr(name string, init bool) *ctrState {
 
 // adopt takes over the containers a previous agent started for this pod:
 // the newest attempt of each container is the current one, older ones are
-// removed on the next cleanup.
+// removed on the next cleanup. The caller routes their events to w.
 func (w *podWorker) adopt(obs []runtime.Observed) {
 	sort.Slice(obs, func(i, j int) bool { return obs[i].Attempt < obs[j].Attempt })
 	for _, o := range obs {
@@ -66,7 +66,6 @@ func (w *podWorker) adopt(obs []runtime.Observed) {
 			exit := o.Exit
 			st.exit = &exit
 		}
-		w.a.remember(o.ID, w)
 	}
 	if len(obs) > 0 {
 		// Admitted by the agent that started it; admission is recorded when

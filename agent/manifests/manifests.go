@@ -20,6 +20,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -34,6 +35,7 @@ import (
 type Store interface {
 	Apply(ctx context.Context, src store.Source, doc *api.NodeState) (store.ApplyResult, error)
 	Generations(ctx context.Context) (map[store.Source]int64, error)
+	Desired(ctx context.Context) (*store.Merged, error)
 }
 
 // ReportFunc is told about a file that does not parse (err) and about a
@@ -133,8 +135,15 @@ func (w *Watcher) Sync(ctx context.Context) error {
 	for _, d := range dups {
 		w.report(ctx, d.file, d.err)
 	}
-	b, _ := json.Marshal(doc)
-	sum := sha256.Sum256(b)
+	sum := contentHash(doc.Pods, doc.Services)
+	if w.applied == ([32]byte{}) {
+		// First sync of this process: what the store holds may already be
+		// this (an agent restart); re-applying it would only bump the
+		// generation.
+		if stored, err := w.storedHash(ctx); err == nil {
+			w.applied = stored
+		}
+	}
 	if sum == w.applied {
 		return nil
 	}
@@ -151,6 +160,39 @@ func (w *Watcher) Sync(ctx context.Context) error {
 	w.log.Info().Int64("generation", res.Generation).Int("pods", len(doc.Pods)).Int("services", len(doc.Services)).
 		Strs("added", res.Added).Strs("removed", res.Removed).Msg("static manifests applied")
 	return nil
+}
+
+// storedHash is the contentHash of the static source in the store.
+func (w *Watcher) storedHash(ctx context.Context) ([32]byte, error) {
+	m, err := w.store.Desired(ctx)
+	if err != nil {
+		return [32]byte{}, err
+	}
+	var pods []api.Pod
+	var svcs []api.Service
+	for _, p := range m.Pods {
+		if p.Source == store.SourceStatic {
+			pods = append(pods, p.Pod)
+		}
+	}
+	for _, s := range m.Services {
+		if s.Source == store.SourceStatic {
+			svcs = append(svcs, s.Service)
+		}
+	}
+	return contentHash(pods, svcs), nil
+}
+
+// contentHash identifies a set of pods and services whatever their order.
+func contentHash(pods []api.Pod, svcs []api.Service) [32]byte {
+	pods, svcs = slices.Clone(pods), slices.Clone(svcs)
+	sort.Slice(pods, func(i, j int) bool { return pods[i].Metadata.Name < pods[j].Metadata.Name })
+	sort.Slice(svcs, func(i, j int) bool { return svcs[i].Metadata.Name < svcs[j].Metadata.Name })
+	b, _ := json.Marshal(struct {
+		P []api.Pod
+		S []api.Service
+	}{pods, svcs})
+	return sha256.Sum256(b)
 }
 
 type dup struct {

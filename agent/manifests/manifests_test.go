@@ -146,6 +146,20 @@ func TestInvalidAtStart(t *testing.T) {
 	}
 }
 
+// TestRestartKeepsGeneration: a restarted agent reading the same files does
+// not re-apply them.
+func TestRestartKeepsGeneration(t *testing.T) {
+	dir, st, w, _ := setup(t)
+	ctx := context.Background()
+	write(t, dir, "a.yaml", podYAML("web", "busybox:1")+"---\napiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {ports: [{port: 80}]}\n")
+	write(t, dir, "b.yaml", podYAML("api", "busybox:1"))
+	w.Sync(ctx)
+	New(dir, st, nil, zerolog.Nop()).Sync(ctx)
+	if _, _, g := staticPods(t, st); g != 1 {
+		t.Fatalf("generation %d after a restart with the same files, want 1", g)
+	}
+}
+
 func TestRunWatches(t *testing.T) {
 	dir, st, w, _ := setup(t)
 	w.Rescan = time.Hour // only inotify can make this pass in time

@@ -14,7 +14,10 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/outpost-edge/outpost/agent"
 	"github.com/outpost-edge/outpost/agent/config"
+	"github.com/outpost-edge/outpost/agent/manifests"
+	"github.com/outpost-edge/outpost/api"
 	"github.com/outpost-edge/outpost/runtime"
 	"github.com/outpost-edge/outpost/runtime/cni"
 	"github.com/outpost-edge/outpost/runtime/containerspec"
@@ -69,6 +72,7 @@ func runAgent(args []string, _, stderr io.Writer) error {
 	fl.SetOutput(stderr)
 	var f agentFlags
 	f.register(fl)
+	drain := fl.Bool("drain", false, "stop every pod with its grace period, remove its containers, and exit (the desired state is kept)")
 	if err := fl.Parse(args); err != nil {
 		return exitError{2}
 	}
@@ -82,10 +86,10 @@ func runAgent(args []string, _, stderr io.Writer) error {
 	signal.Ignore(syscall.SIGPIPE)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	return agentMain(ctx, cfg, log)
+	return agentMain(ctx, cfg, log, *drain)
 }
 
-func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
+func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain bool) error {
 	began := time.Now()
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return err
@@ -146,11 +150,37 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger) error
 	go gc.Run(ctx, imageGCInterval)
 	go pruneLeases(ctx, puller, log)
 
-	log.Info().Dur("took", time.Since(began)).Str("version", version).Str("dataDir", cfg.DataDir).
-		Msg("agent ready (the reconcile loop arrives with the agent issue)")
-	<-ctx.Done()
-	log.Info().Msg("stopping; containers keep running")
-	return nil
+	ag := agent.New(agent.Options{Store: st, Runtime: rt, Logger: log})
+	if drain {
+		log.Info().Msg("draining the node")
+		return ag.Drain(ctx)
+	}
+	watcher := manifests.New(cfg.ManifestDir, st, func(ctx context.Context, file string, err error) {
+		ev := api.Event{Type: api.EventNormal, Reason: agent.ReasonInvalidManifest, Object: "manifest/" + file,
+			Message: "valid again", Time: time.Now().UTC()}
+		if err != nil {
+			ev.Type, ev.Message = api.EventWarning, err.Error()
+		}
+		if err := st.RecordEvent(ctx, ev); err != nil {
+			log.Error().Err(err).Msg("recording event")
+		}
+	}, log)
+	// The static manifests go into the store before the first reconcile,
+	// so a device that boots offline starts its base workloads at once.
+	if err := watcher.Sync(ctx); err != nil {
+		log.Error().Err(err).Msg("syncing static manifests")
+	}
+	go watcher.Run(ctx)
+	go func() {
+		select {
+		case <-ag.Ready():
+			log.Info().Dur("took", time.Since(began)).Str("version", version).Str("dataDir", cfg.DataDir).Msg("agent ready")
+		case <-ctx.Done():
+		}
+	}()
+	err = ag.Run(ctx)
+	log.Info().Msg("stopped; containers keep running")
+	return err
 }
 
 func pruneLeases(ctx context.Context, p *images.Puller, log zerolog.Logger) {

@@ -1,0 +1,62 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Drain stops every pod on the node with its grace period and removes its
+// containers and sandbox, without running the reconcile loop: for
+// maintenance or before powering a device off. The desired state is kept,
+// so the next `outpost agent` starts the pods again.
+func (a *Agent) Drain(ctx context.Context) error {
+	obs, err := a.rt.List(ctx)
+	if err != nil {
+		return fmt.Errorf("list containers: %w", err)
+	}
+	grace := map[string]time.Duration{}
+	if merged, err := a.store.Desired(ctx); err == nil {
+		for _, dp := range merged.Pods {
+			grace[dp.UID] = gracePeriod(&dp.Pod)
+		}
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	for uid, ctrs := range groupByUID(obs) {
+		g, ok := grace[uid]
+		if !ok {
+			g = a.defaultGrace
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			name := ctrs[0].Ref.Name
+			a.rec.normal(ctx, "pod/"+name, ReasonKilling, "draining the node: stopping the pod (grace period %v)", g)
+			for _, c := range ctrs {
+				if _, err := a.rt.StopContainer(ctx, c.ID, g); err != nil {
+					mu.Lock()
+					errs = append(errs, fmt.Errorf("pod %s: stop %s: %w", name, c.Container, err))
+					mu.Unlock()
+				}
+			}
+			for _, c := range ctrs {
+				a.rt.RemoveContainer(ctx, c.ID)
+			}
+			if err := a.rt.RemovePod(ctx, uid, true); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("pod %s: %w", name, err))
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		return fmt.Errorf("drain: %v", errs)
+	}
+	return nil
+}
