@@ -62,9 +62,14 @@ func (w *podWorker) adopt(obs []runtime.Observed) {
 		st.startedAt = o.StartedAt
 		st.running = o.State == runtime.StateRunning
 		st.exit = nil
-		if o.State == runtime.StateExited || o.State == runtime.StateUnknown {
+		switch o.State {
+		case runtime.StateExited, runtime.StateUnknown:
 			exit := o.Exit
 			st.exit = &exit
+		case runtime.StateCreated:
+			// A container without a task: the node rebooted (or the agent
+			// died between create and start). It ended, how is unknown.
+			st.exit = &runtime.Exit{Code: 255, Reason: "Unknown", ExitedAt: o.StartedAt}
 		}
 	}
 	if len(obs) > 0 {

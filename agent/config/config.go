@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -41,6 +42,17 @@ type Config struct {
 	Containerd Containerd `yaml:"containerd"`
 	Runtime    Runtime    `yaml:"runtime"`
 	Images     Images     `yaml:"images"`
+	Pods       Pods       `yaml:"pods"`
+}
+
+// Pods tunes how the agent restarts containers.
+type Pods struct {
+	// BackoffInitial, BackoffMax and BackoffReset are the crash-loop
+	// backoff: the first restart is at once, then BackoffInitial doubling up
+	// to BackoffMax; a container that ran BackoffReset resets it.
+	BackoffInitial time.Duration `yaml:"backoffInitial"`
+	BackoffMax     time.Duration `yaml:"backoffMax"`
+	BackoffReset   time.Duration `yaml:"backoffReset"`
 }
 
 // Containerd says which containerd runs the containers.
@@ -121,6 +133,7 @@ func Default() Config {
 		Containerd: Containerd{StateDir: "/run/outpost"},
 		Runtime:    Runtime{LogMaxSize: "10Mi", LogMaxFiles: 5},
 		Images:     Images{GCHighPercent: 85, GCLowPercent: 80},
+		Pods:       Pods{BackoffInitial: 10 * time.Second, BackoffMax: 5 * time.Minute, BackoffReset: 10 * time.Minute},
 	}
 }
 
@@ -217,6 +230,9 @@ func (c *Config) Validate() error {
 	}
 	if h, l := c.Images.GCHighPercent, c.Images.GCLowPercent; h < 1 || h > 100 || l < 1 || l >= h {
 		bad("images.gcHighPercent", "must be 1-100 and above gcLowPercent (%d, %d)", h, l)
+	}
+	if p := c.Pods; p.BackoffInitial <= 0 || p.BackoffMax < p.BackoffInitial || p.BackoffReset <= 0 {
+		bad("pods.backoffInitial", "backoffInitial must be positive, backoffMax at least backoffInitial, backoffReset positive")
 	}
 	return errors.Join(errs...)
 }

@@ -150,7 +150,8 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 	go gc.Run(ctx, imageGCInterval)
 	go pruneLeases(ctx, puller, log)
 
-	ag := agent.New(agent.Options{Store: st, Runtime: rt, Logger: log})
+	ag := agent.New(agent.Options{Store: st, Runtime: rt, Logger: log,
+		Backoff: agent.Backoff{Initial: cfg.Pods.BackoffInitial, Max: cfg.Pods.BackoffMax, Reset: cfg.Pods.BackoffReset}})
 	if drain {
 		log.Info().Msg("draining the node")
 		return ag.Drain(ctx)

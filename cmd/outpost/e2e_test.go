@@ -1,0 +1,291 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/outpost-edge/outpost/internal/testenv"
+	"github.com/outpost-edge/outpost/runtime/netns"
+	"github.com/outpost-edge/outpost/runtime/testimage"
+)
+
+// The end-to-end tests build the real outpost binary and run `outpost agent`
+// in a network namespace of its own: it has only loopback (no network at
+// all, like a device that boots offline), and its bridge and pods never
+// touch the host's network.
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+func outpostBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "outpost-e2e-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "outpost")
+		cmd := exec.Command("go", "build", "-o", binPath, ".")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// node is one simulated device: a data dir, a state dir (its /run) and a
+// manifest dir, on which agents are started and killed.
+type node struct {
+	t                        *testing.T
+	data, state, manifests   string
+	config                   string
+	agent                    *exec.Cmd
+	logs                     *syncBuffer
+}
+
+func newNode(t *testing.T) *node {
+	t.Helper()
+	testenv.RequireRoot(t)
+	testenv.RequireBinary(t, "runc", "runc")
+	if _, err := os.Stat("/usr/lib/cni/bridge"); err != nil {
+		testenv.Skip(t, "CNI plugins missing (Debian package containernetworking-plugins)")
+	}
+	if _, err := testimage.FindBusybox(); err != nil {
+		testenv.Skip(t, err.Error())
+	}
+	bin := outpostBinary(t)
+	_ = bin
+	state, err := os.MkdirTemp("/tmp", "e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &node{t: t, data: t.TempDir(), state: state, manifests: t.TempDir()}
+	if err := os.MkdirAll(filepath.Join(n.data, "images"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := testimage.Build(filepath.Join(n.data, "images"), "outpost.local/busybox:test"); err != nil {
+		t.Fatal(err)
+	}
+	n.config = filepath.Join(n.data, "config.yaml")
+	cfg := fmt.Sprintf("nodeName: e2e\ndataDir: %s\nmanifestDir: %s\ncontainerd: {stateDir: %s}\nlog: {format: json, level: debug}\n",
+		n.data, n.manifests, n.state)
+	if err := os.WriteFile(n.config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.cleanup)
+	return n
+}
+
+// start runs `outpost agent` in a new network namespace and waits until it
+// says it is ready.
+func (n *node) start() {
+	n.t.Helper()
+	n.logs = &syncBuffer{}
+	cmd := exec.Command(outpostBinary(n.t), "agent", "--config", n.config)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		n.t.Fatal(err)
+	}
+	n.agent = cmd
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		once := sync.Once{}
+		for sc.Scan() {
+			n.logs.WriteLine(sc.Text())
+			if strings.Contains(sc.Text(), `"message":"agent ready"`) {
+				once.Do(func() { close(ready) })
+			}
+		}
+	}()
+	select {
+	case <-ready:
+	case <-time.After(30 * time.Second):
+		n.t.Fatalf("agent not ready within 30 s:\n%s", n.logs.String())
+	}
+}
+
+// kill9 kills the agent with SIGKILL.
+func (n *node) kill9() {
+	n.t.Helper()
+	n.agent.Process.Signal(syscall.SIGKILL)
+	n.agent.Wait()
+	n.agent = nil
+}
+
+// stop stops the agent with SIGTERM (containers keep running).
+func (n *node) stop() {
+	n.t.Helper()
+	n.agent.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- n.agent.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			n.t.Errorf("agent exited with %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		n.t.Fatal("agent did not stop within 20 s of SIGTERM")
+	}
+	n.agent = nil
+}
+
+// drain runs `outpost agent --drain` to stop every pod.
+func (n *node) drain() {
+	n.t.Helper()
+	cmd := exec.Command(outpostBinary(n.t), "agent", "--drain", "--config", n.config)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		n.t.Errorf("drain: %v\n%s", err, out)
+	}
+}
+
+func (n *node) cleanup() {
+	if n.agent != nil {
+		n.kill9()
+	}
+	n.drain()
+	unix.Unmount(filepath.Join(n.state, "netns"), unix.MNT_DETACH)
+	os.RemoveAll(n.state)
+	if n.t.Failed() && n.logs != nil {
+		n.t.Logf("agent log:\n%s", n.logs.String())
+	}
+}
+
+// manifest writes a static manifest file.
+func (n *node) manifest(name, content string) {
+	n.t.Helper()
+	tmp := filepath.Join(n.manifests, "."+name)
+	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+		n.t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(n.manifests, name)); err != nil {
+		n.t.Fatal(err)
+	}
+}
+
+// httpGet fetches http://addr/ from inside the agent's network namespace.
+// The socket is made on a thread in that namespace (net/http would dial on
+// another goroutine, so another thread, so the host's namespace).
+func (n *node) httpGet(addr string) (string, error) {
+	ns, err := netns.Open("/proc/" + strconv.Itoa(n.agent.Process.Pid) + "/ns/net")
+	if err != nil {
+		return "", err
+	}
+	var conn net.Conn
+	if err := ns.Do(func() error {
+		var err error
+		conn, err = net.DialTimeout("tcp", addr, 2*time.Second)
+		return err
+	}); err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := fmt.Fprintf(conn, "GET / HTTP/1.0\r\nHost: %s\r\n\r\n", addr); err != nil {
+		return "", err
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}
+
+// podIP reads a pod's IP from its hosts file.
+func (n *node) podIP(pod string) string {
+	files, _ := filepath.Glob(filepath.Join(n.data, "pods", "*", "hosts"))
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		for _, line := range strings.Split(string(b), "\n") {
+			fields := strings.Fields(line)
+			if len(fields) == 2 && fields[1] == pod {
+				return fields[0]
+			}
+		}
+	}
+	return ""
+}
+
+// eventually retries f until it returns nil or timeout passes.
+func eventually(t *testing.T, timeout time.Duration, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v: %v", what, timeout, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// containerPIDs maps "pod/container" to the PID of its main process, from
+// the processes' environment (HOSTNAME is the pod name).
+func containerPIDs(t *testing.T, cmdline string) []int {
+	t.Helper()
+	var pids []int
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		if strings.ReplaceAll(string(b), "\x00", " ") == cmdline+" " {
+			pid, _ := strconv.Atoi(strings.Split(p, "/")[2])
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) WriteLine(l string) {
+	s.mu.Lock()
+	s.b.WriteString(l + "\n")
+	s.mu.Unlock()
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+var _ = context.Background
