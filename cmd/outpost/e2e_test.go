@@ -59,11 +59,11 @@ func outpostBinary(t *testing.T) string {
 // node is one simulated device: a data dir, a state dir (its /run) and a
 // manifest dir, on which agents are started and killed.
 type node struct {
-	t                        *testing.T
-	data, state, manifests   string
-	config                   string
-	agent                    *exec.Cmd
-	logs                     *syncBuffer
+	t                      *testing.T
+	data, state, manifests string
+	config                 string
+	agent                  *exec.Cmd
+	logs                   *syncBuffer
 }
 
 func newNode(t *testing.T) *node {
