@@ -40,7 +40,6 @@ type Agent struct {
 	defaultGrace time.Duration
 	rec          *recorder
 	status       *statusManager
-	probes       probeStarter
 
 	mu        sync.Mutex
 	workers   map[string]*podWorker // by pod uid

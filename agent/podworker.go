@@ -39,7 +39,9 @@ type podWorker struct {
 	conds     map[string]api.PodCondition
 	retryAt   time.Time // sandbox or start errors retry then
 	finished  bool
-	adopted   bool // containers found running at start: admit without question
+	adopted   bool      // containers found running at start: admit without question
+	evict     *eviction // set by Agent.Evict, consumed by sync
+	readmitAt time.Time // an evicted or rejected pod tries admission again then
 }
 
 type rejection struct{ reason, message string }
@@ -108,6 +110,9 @@ func (w *podWorker) run(ctx context.Context) {
 // nextWake is the earliest time something must be retried.
 func (w *podWorker) nextWake() time.Time {
 	at := w.retryAt
+	if !w.readmitAt.IsZero() && (at.IsZero() || w.readmitAt.Before(at)) {
+		at = w.readmitAt
+	}
 	for _, c := range w.ctrs {
 		if !c.notBefore.IsZero() && c.waitingBackoff && (at.IsZero() || c.notBefore.Before(at)) {
 			at = c.notBefore
@@ -119,8 +124,8 @@ func (w *podWorker) nextWake() time.Time {
 // sync moves the pod one step towards its desired state.
 func (w *podWorker) sync(ctx context.Context) {
 	w.mu.Lock()
-	pending, terminate := w.pending, w.terminate
-	w.pending = nil
+	pending, terminate, evict := w.pending, w.terminate, w.evict
+	w.pending, w.evict = nil, nil
 	w.mu.Unlock()
 	if terminate {
 		w.terminatePod(ctx)
@@ -133,14 +138,21 @@ func (w *podWorker) sync(ctx context.Context) {
 		return
 	}
 	defer w.publish()
+	if evict != nil {
+		w.evictPod(ctx, evict)
+	}
 	if w.rejected != nil {
-		return
+		if w.readmitAt.IsZero() || w.a.clock.Now().Before(w.readmitAt) {
+			return
+		}
+		w.rejected, w.readmitAt, w.startTime = nil, time.Time{}, time.Time{}
 	}
 	if w.startTime.IsZero() {
 		if w.adopted {
 			w.a.forceAdmit(w.pod, w.uid)
 		} else if ok, reason, msg := w.a.admit(w.pod, w.uid); !ok {
 			w.rejected = &rejection{reason: reason, message: msg}
+			w.readmitAt = w.a.clock.Now().Add(readmitAfter)
 			w.a.rec.warning(ctx, w.object(), ReasonFailedAdmission, "%s", msg)
 			return
 		}

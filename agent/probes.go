@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 
+	"github.com/outpost-edge/outpost/agent/prober"
 	"github.com/outpost-edge/outpost/api"
 )
 
@@ -10,23 +11,48 @@ import (
 // worker.
 type probeResult struct {
 	containerID string
-	kind        string // "readiness", "liveness", "startup"
-	success     bool
+	kind        prober.Kind
+	success     bool // the probe's state: ready, alive, started
+	restart     bool // a liveness or startup probe has failed for good
+	failed      bool // this attempt failed (an Unhealthy event)
 	message     string
 }
 
-// startProbes starts the container's probe loops under a context the
+// startProbes starts the container's probe workers under a context the pod
 // worker cancels when the container stops. Without a readiness probe a
 // running container is ready; without a startup probe it has started.
 func (w *podWorker) startProbes(ctx context.Context, c *api.Container, st *ctrState) {
 	st.ready = c.ReadinessProbe == nil
 	st.started = c.StartupProbe == nil
-	if w.a.probes == nil || (c.ReadinessProbe == nil && c.LivenessProbe == nil && c.StartupProbe == nil) {
+	if c.ReadinessProbe == nil && c.LivenessProbe == nil && c.StartupProbe == nil {
+		return
+	}
+	ip, _ := w.sandboxIP()
+	if w.pod.Spec.HostNetwork {
+		ip = ""
+	}
+	id := st.id
+	workers, err := prober.ContainerWorkers(c, prober.WorkerConfig{
+		ContainerID: id, PodIP: ip, Ports: c.Ports, Execer: w.a.rt, StartedAt: st.startedAt,
+		Clock: w.a.clock, Logger: w.log.With().Str("container", c.Name).Logger(),
+		OnResult: func(r prober.Result) {
+			res := probeResult{containerID: id, kind: r.Kind, success: r.Success, restart: r.NeedsRestart(),
+				failed: r.Output != "", message: r.Output}
+			select {
+			case w.probes <- res:
+			case <-ctx.Done():
+			}
+		},
+	})
+	if err != nil {
+		w.a.rec.warning(ctx, w.object(), ReasonUnhealthy, "container %s: probes not started: %v", c.Name, err)
 		return
 	}
 	pctx, cancel := context.WithCancel(ctx)
 	st.probeCancel = cancel
-	w.a.probes.start(pctx, w, c, st.id)
+	for _, pw := range workers {
+		go pw.Run(pctx)
+	}
 }
 
 func (w *podWorker) stopContainerProbes(st *ctrState) {
@@ -42,46 +68,37 @@ func (w *podWorker) stopProbes() {
 	}
 }
 
-// handleProbe applies a probe result: readiness flips the container's
-// ready flag; a failed liveness or startup probe kills the container, which
-// is then restarted as its restart policy says.
+// handleProbe applies a probe result: readiness sets the container's ready
+// flag; a liveness or startup probe that failed for good kills the
+// container, which its restart policy then restarts.
 func (w *podWorker) handleProbe(ctx context.Context, r probeResult) {
 	for _, st := range w.ctrs {
 		if st.id != r.containerID || !st.running {
 			continue
 		}
-		switch r.kind {
-		case "readiness":
-			st.ready = r.success
-		case "startup":
-			if r.success {
-				st.started = true
-				return
-			}
-			fallthrough
-		case "liveness":
-			if r.success {
-				return
-			}
+		if r.failed {
 			w.a.rec.warning(ctx, w.object(), ReasonUnhealthy, "%s probe failed for container %s: %s", r.kind, st.name, r.message)
-			w.a.rec.normal(ctx, w.object(), ReasonKilling, "container %s failed its %s probe and will be restarted", st.name, r.kind)
-			w.stopContainerProbes(st)
-			exit, err := w.a.rt.StopContainer(ctx, st.id, gracePeriod(w.pod))
-			if err != nil {
-				w.log.Warn().Err(err).Str("container", st.name).Msg("stopping an unhealthy container")
-				return
-			}
-			if exit.ExitedAt.IsZero() {
-				exit.ExitedAt = w.a.clock.Now()
-			}
-			w.handleExit(ctx, eventOf(st.id, exit))
 		}
+		switch r.kind {
+		case prober.Readiness:
+			st.ready = r.success
+		case prober.Startup:
+			st.started = r.success
+		}
+		if !r.restart {
+			return
+		}
+		w.a.rec.normal(ctx, w.object(), ReasonKilling, "container %s failed its %s probe and will be restarted", st.name, r.kind)
+		w.stopContainerProbes(st)
+		exit, err := w.a.rt.StopContainer(ctx, st.id, gracePeriod(w.pod))
+		if err != nil {
+			w.log.Warn().Err(err).Str("container", st.name).Msg("stopping an unhealthy container")
+			return
+		}
+		if exit.ExitedAt.IsZero() {
+			exit.ExitedAt = w.a.clock.Now()
+		}
+		w.handleExit(ctx, eventOf(st.id, exit))
 		return
 	}
-}
-
-// probeStarter starts probe loops for a container; the prober package
-// implements it.
-type probeStarter interface {
-	start(ctx context.Context, w *podWorker, c *api.Container, containerID string)
 }

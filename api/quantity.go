@@ -7,6 +7,8 @@ import (
 	"math"
 	"math/big"
 	"strings"
+
+	"gopkg.in/yaml.v3"
 )
 
 // Quantity is a Kubernetes resource quantity ("500m", "64Mi", "1.5", "2e3").
@@ -227,3 +229,20 @@ func (q *Quantity) UnmarshalJSON(b []byte) error {
 	*q = p
 	return nil
 }
+
+// UnmarshalYAML reads a quantity from a YAML scalar (string or number), so
+// configuration files can hold quantities too.
+func (q *Quantity) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("%w: line %d: expected a quantity such as 128Mi", ErrQuantity, n.Line)
+	}
+	p, err := ParseQuantity(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*q = p
+	return nil
+}
+
+// MarshalYAML writes the quantity as written.
+func (q Quantity) MarshalYAML() (any, error) { return q.String(), nil }

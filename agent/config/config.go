@@ -16,6 +16,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/outpost-edge/outpost/agent/nodestatus"
 	"github.com/outpost-edge/outpost/api"
 	"github.com/outpost-edge/outpost/runtime/images"
 )
@@ -43,6 +44,34 @@ type Config struct {
 	Runtime    Runtime    `yaml:"runtime"`
 	Images     Images     `yaml:"images"`
 	Pods       Pods       `yaml:"pods"`
+	Node       Node       `yaml:"node"`
+}
+
+// Node sizes what the node offers to pods and when it is under pressure.
+type Node struct {
+	// MaxPods is the pods capacity.
+	MaxPods int `yaml:"maxPods"`
+	// ReservedCPU and ReservedMemory are kept for the OS and the agent:
+	// allocatable is capacity minus these (and the hard eviction thresholds).
+	ReservedCPU    api.Quantity `yaml:"reservedCPU"`
+	ReservedMemory api.Quantity `yaml:"reservedMemory"`
+	// EvictionHard are kubelet-style thresholds ("memory.available<100Mi",
+	// "nodefs.available<10%", "nodefs.inodesFree<5%", "pid.available<5%").
+	EvictionHard []string `yaml:"evictionHard"`
+}
+
+// Thresholds parses Node.EvictionHard (validated by Validate).
+func (n Node) Thresholds() []nodestatus.Threshold {
+	if len(n.EvictionHard) == 0 {
+		return nil
+	}
+	var out []nodestatus.Threshold
+	for _, s := range n.EvictionHard {
+		if t, err := nodestatus.ParseThreshold(s); err == nil {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // Pods tunes how the agent restarts containers.
@@ -134,6 +163,8 @@ func Default() Config {
 		Runtime:    Runtime{LogMaxSize: "10Mi", LogMaxFiles: 5},
 		Images:     Images{GCHighPercent: 85, GCLowPercent: 80},
 		Pods:       Pods{BackoffInitial: 10 * time.Second, BackoffMax: 5 * time.Minute, BackoffReset: 10 * time.Minute},
+		Node: Node{MaxPods: 110, ReservedCPU: api.MustParseQuantity("100m"), ReservedMemory: api.MustParseQuantity("128Mi"),
+			EvictionHard: []string{"memory.available<100Mi", "nodefs.available<10%", "nodefs.inodesFree<5%", "pid.available<5%"}},
 	}
 }
 
@@ -230,6 +261,17 @@ func (c *Config) Validate() error {
 	}
 	if h, l := c.Images.GCHighPercent, c.Images.GCLowPercent; h < 1 || h > 100 || l < 1 || l >= h {
 		bad("images.gcHighPercent", "must be 1-100 and above gcLowPercent (%d, %d)", h, l)
+	}
+	if c.Node.MaxPods < 1 || c.Node.MaxPods > api.MaxPods*10 {
+		bad("node.maxPods", "must be between 1 and %d", api.MaxPods*10)
+	}
+	if c.Node.ReservedCPU.Sign() < 0 || c.Node.ReservedMemory.Sign() < 0 {
+		bad("node.reservedCPU", "reservations must not be negative")
+	}
+	for i, e := range c.Node.EvictionHard {
+		if _, err := nodestatus.ParseThreshold(e); err != nil {
+			bad(fmt.Sprintf("node.evictionHard[%d]", i), "%v", err)
+		}
 	}
 	if p := c.Pods; p.BackoffInitial <= 0 || p.BackoffMax < p.BackoffInitial || p.BackoffReset <= 0 {
 		bad("pods.backoffInitial", "backoffInitial must be positive, backoffMax at least backoffInitial, backoffReset positive")

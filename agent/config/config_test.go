@@ -29,6 +29,9 @@ func TestParse(t *testing.T) {
 		{"relative host path prefix", "runtime: {hostPathPrefixes: [srv]}\n", "runtime.hostPathPrefixes[0]"},
 		{"log size", "runtime: {logMaxSize: 10MB}\n", "runtime.logMaxSize"},
 		{"registries", "images: {registries: {mirrors: {docker.io: [\"http://10.0.0.5:5000\"]}}}\n", "images.registries"},
+		{"node", "node: {maxPods: 20, reservedMemory: 256Mi, reservedCPU: 0.5, evictionHard: [memory.available<50Mi]}\npods: {backoffInitial: 1s}\n", ""},
+		{"bad threshold", "node: {evictionHard: [memory.free<50Mi]}\n", "node.evictionHard[0]"},
+		{"bad reserved", "node: {reservedMemory: lots}\n", "invalid quantity"},
 		{"gc thresholds", "images: {gcHighPercent: 70, gcLowPercent: 80}\n", "images.gcHighPercent"},
 	}
 	for _, tt := range tests {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,14 +10,18 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"time"
 
+	ctrdversion "github.com/containerd/containerd/v2/version"
 	"github.com/rs/zerolog"
 
 	"github.com/outpost-edge/outpost/agent"
+	"github.com/outpost-edge/outpost/agent/admission"
 	"github.com/outpost-edge/outpost/agent/config"
 	"github.com/outpost-edge/outpost/agent/manifests"
+	"github.com/outpost-edge/outpost/agent/nodestatus"
 	"github.com/outpost-edge/outpost/api"
 	"github.com/outpost-edge/outpost/runtime"
 	"github.com/outpost-edge/outpost/runtime/cni"
@@ -30,8 +35,9 @@ import (
 // Image garbage collection cadence, and how long an abandoned partial
 // download is kept for a later pull to resume.
 const (
-	imageGCInterval = 5 * time.Minute
-	pullLeaseMaxAge = 24 * time.Hour
+	nodeStatusInterval = 10 * time.Second
+	imageGCInterval    = 5 * time.Minute
+	pullLeaseMaxAge    = 24 * time.Hour
 )
 
 // agentFlags are the flags every command that reads the configuration takes.
@@ -150,8 +156,25 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 	go gc.Run(ctx, imageGCInterval)
 	go pruneLeases(ctx, puller, log)
 
+	collector := nodestatus.New(nodestatus.Config{
+		NodeName: cfg.NodeName, DataDir: cfg.DataDir, MaxPods: cfg.Node.MaxPods,
+		SystemReserved: api.ResourceList{api.ResourceCPU: cfg.Node.ReservedCPU, api.ResourceMemory: cfg.Node.ReservedMemory},
+		Thresholds:     cfg.Node.Thresholds(), AgentVersion: version, ContainerdVersion: ctrdversion.Version,
+		Ready:  func(ctx context.Context) error { _, err := rt.Client().Version(ctx); return err },
+		Logger: log,
+	})
+	var nodeState atomic.Pointer[api.NodeStatus]
+	first, err := collector.Collect(ctx)
+	if err != nil {
+		log.Warn().Err(err).Msg("node status incomplete")
+	}
+	nodeState.Store(&first)
 	ag := agent.New(agent.Options{Store: st, Runtime: rt, Logger: log,
-		Backoff: agent.Backoff{Initial: cfg.Pods.BackoffInitial, Max: cfg.Pods.BackoffMax, Reset: cfg.Pods.BackoffReset}})
+		Backoff: agent.Backoff{Initial: cfg.Pods.BackoffInitial, Max: cfg.Pods.BackoffMax, Reset: cfg.Pods.BackoffReset},
+		Admit: func(pod *api.Pod, admitted []*api.Pod) (bool, string, string) {
+			return admission.Admit(*nodeState.Load(), admitted, pod)
+		},
+	})
 	if drain {
 		log.Info().Msg("draining the node")
 		return ag.Drain(ctx)
@@ -172,6 +195,26 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 		log.Error().Err(err).Msg("syncing static manifests")
 	}
 	go watcher.Run(ctx)
+	evictor := nodestatus.NewEvictor(nodestatus.EvictorConfig{Usage: nodestatus.CgroupUsage{}, Logger: log})
+	go collector.Run(ctx, nodeStatusInterval, func(ns api.NodeStatus) {
+		nodeState.Store(&ns)
+		if b, err := json.Marshal(ns); err == nil {
+			if err := st.PutNodeStatus(ctx, b); err != nil {
+				log.Error().Err(err).Msg("writing node status")
+			}
+		}
+		var running []nodestatus.RunningPod
+		for _, p := range ag.Admitted() {
+			running = append(running, nodestatus.RunningPod{UID: p.UID, Pod: p.Pod})
+		}
+		evictions, err := evictor.Evaluate(ctx, collector.Met(), running)
+		if err != nil {
+			log.Warn().Err(err).Msg("evaluating evictions")
+		}
+		for _, e := range evictions {
+			ag.Evict(e.UID, e.Message, e.GracePeriod)
+		}
+	})
 	go func() {
 		select {
 		case <-ag.Ready():
