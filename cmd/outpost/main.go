@@ -31,7 +31,14 @@ type command struct {
 
 var commands = map[string]command{
 	"agent":    {"run the node agent", runAgent},
+	"apply":    {"apply manifests to the static source: outpost apply -f FILE|DIR|-", runApply},
+	"delete":   {"delete a static pod: outpost delete pod NAME", runDelete},
+	"describe": {"show a pod in detail: outpost describe pod NAME", runDescribe},
+	"exec":     {"run a command in a container: outpost exec POD [-c C] [-i] [-t] -- CMD...", runExec},
+	"get":      {"list pods, services or the node: outpost get pods|services|nodes [-o wide|json|yaml]", runGet},
 	"images":   {"list, import and remove images: outpost images ls|import FILE|rm REF", runImages},
+	"logs":     {"print a container's log: outpost logs POD [-c C] [-f] [--tail N] [--previous]", runLogs},
+	"status":   {"the node at a glance: health, link, sources, outbox", runStatus},
 	"validate": {"check manifests offline: outpost validate -f FILE|DIR|-", runValidate},
 	"version":  {"print the version", runVersion},
 }

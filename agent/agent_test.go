@@ -1,0 +1,139 @@
+package agent
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/outpost-edge/outpost/api"
+)
+
+const crashPod = `apiVersion: v1
+kind: Pod
+metadata: {name: crash}
+spec:
+  containers: [{name: c, image: 'img:1'}]
+`
+
+func waiting(reason string) func(api.PodStatus) bool {
+	return func(s api.PodStatus) bool {
+		return len(s.ContainerStatuses) == 1 && s.ContainerStatuses[0].State.Waiting != nil &&
+			s.ContainerStatuses[0].State.Waiting.Reason == reason
+	}
+}
+
+// TestCrashLoopBackoff: a crashing container restarts at once, then after
+// 10 s, 20 s, 40 s... reported as CrashLoopBackOff while it waits.
+func TestCrashLoopBackoff(t *testing.T) {
+	h := newHarness(t)
+	h.apply(crashPod)
+	starts := h.waitStarts(1)
+	h.rt.exit(starts[0], 1)
+	starts = h.waitStarts(2) // the first restart is immediate
+	for i, wait := range []time.Duration{10 * time.Second, 20 * time.Second, 40 * time.Second} {
+		h.rt.exit(starts[len(starts)-1], 1)
+		st := h.status("crash", func(s api.PodStatus) bool {
+			return waiting("CrashLoopBackOff")(s) && int(s.ContainerStatuses[0].RestartCount) == i+1
+		})
+		if cs := st.ContainerStatuses[0]; cs.LastState.Terminated == nil || cs.LastState.Terminated.ExitCode != 1 || int(cs.RestartCount) != i+1 {
+			t.Fatalf("status while backing off (restart %d): %+v last %+v", i, cs, cs.LastState.Terminated)
+		}
+		settle()
+		h.clock.Advance(wait - time.Second)
+		settle()
+		if n := len(h.rt.startList()); n != len(starts) {
+			t.Fatalf("restart %d came before its %v backoff", i+2, wait)
+		}
+		h.clock.Advance(time.Second)
+		starts = h.waitStarts(len(starts) + 1)
+	}
+	st := h.status("crash", func(s api.PodStatus) bool { return s.ContainerStatuses[0].State.Running != nil })
+	if st.ContainerStatuses[0].RestartCount != 4 || st.Phase != api.PodRunning {
+		t.Fatalf("after 4 restarts: %+v", st)
+	}
+}
+
+// TestRestartPolicies: OnFailure restarts failures only, Never nothing.
+func TestRestartPolicies(t *testing.T) {
+	tests := []struct {
+		policy  string
+		code    int32
+		restart bool
+		phase   string
+	}{
+		{api.RestartOnFailure, 0, false, api.PodSucceeded},
+		{api.RestartOnFailure, 2, true, api.PodRunning},
+		{api.RestartNever, 2, false, api.PodFailed},
+		{api.RestartNever, 0, false, api.PodSucceeded},
+		{api.RestartAlways, 0, true, api.PodRunning},
+	}
+	for _, tt := range tests {
+		t.Run(tt.policy+"/"+string(rune('0'+tt.code)), func(t *testing.T) {
+			h := newHarness(t)
+			h.apply(strings.Replace(crashPod, "spec:\n", "spec:\n  restartPolicy: "+tt.policy+"\n", 1))
+			starts := h.waitStarts(1)
+			h.rt.exit(starts[0], tt.code)
+			if tt.restart {
+				h.waitStarts(2)
+			}
+			st := h.status("crash", func(s api.PodStatus) bool { return s.Phase == tt.phase })
+			settle()
+			if !tt.restart && len(h.rt.startList()) != 1 {
+				t.Fatalf("restarted under %s after exit %d", tt.policy, tt.code)
+			}
+			_ = st
+		})
+	}
+}
+
+// TestInitContainersInOrder: init containers run one at a time, in order,
+// each to completion, before the containers start.
+func TestInitContainersInOrder(t *testing.T) {
+	h := newHarness(t)
+	h.apply(`apiVersion: v1
+kind: Pod
+metadata: {name: init}
+spec:
+  initContainers: [{name: first, image: 'img:1'}, {name: second, image: 'img:1'}]
+  containers: [{name: main, image: 'img:1'}, {name: side, image: 'img:1'}]
+`)
+	starts := h.waitStarts(1)
+	if !strings.Contains(starts[0], "-first-") {
+		t.Fatalf("first start %s", starts[0])
+	}
+	settle()
+	if len(h.rt.startList()) != 1 {
+		t.Fatal("second init container started before the first completed")
+	}
+	h.status("init", func(s api.PodStatus) bool { return s.Phase == api.PodPending })
+	h.rt.exit(starts[0], 0)
+	starts = h.waitStarts(2)
+	if !strings.Contains(starts[1], "-second-") {
+		t.Fatalf("second start %s", starts[1])
+	}
+	h.rt.exit(starts[1], 0)
+	starts = h.waitStarts(4)
+	st := h.status("init", func(s api.PodStatus) bool { return s.Phase == api.PodRunning })
+	if st.Conditions[0].Type != api.PodInitialized || st.Conditions[0].Status != api.ConditionTrue {
+		t.Fatalf("conditions %+v", st.Conditions)
+	}
+}
+
+// TestSpecChangeRecreatesOnlyThatPod and re-delivery changes nothing.
+func TestSpecChangeRecreatesOnlyThatPod(t *testing.T) {
+	h := newHarness(t)
+	two := crashPod + "---\n" + strings.Replace(crashPod, "name: crash", "name: other", 1)
+	h.apply(two)
+	h.waitStarts(2)
+	h.apply(two) // the same document again, next generation
+	settle()
+	if n := len(h.rt.startList()); n != 2 {
+		t.Fatalf("a re-delivered document restarted containers: %d starts", n)
+	}
+	h.apply(strings.Replace(two, "img:1", "img:2", 1)) // only "crash" changes
+	starts := h.waitStarts(3)
+	settle()
+	if n := len(h.rt.startList()); n != 3 || strings.Contains(starts[2], "other") {
+		t.Fatalf("starts %v", h.rt.startList())
+	}
+}

@@ -1,0 +1,218 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/outpost-edge/outpost/api"
+	"github.com/outpost-edge/outpost/runtime"
+	"github.com/outpost-edge/outpost/store"
+)
+
+// fakeRuntime is a hand-written runtime for the agent's logic tests: it
+// records starts and stops, and the test decides when containers exit.
+type fakeRuntime struct {
+	mu      sync.Mutex
+	ctrs    map[string]*fakeCtr
+	starts  []string // container IDs in start order
+	events  chan runtime.Event
+	removed []string
+}
+
+type fakeCtr struct {
+	obs runtime.Observed
+}
+
+func newFakeRuntime() *fakeRuntime {
+	return &fakeRuntime{ctrs: map[string]*fakeCtr{}, events: make(chan runtime.Event, 100)}
+}
+
+func (f *fakeRuntime) EnsureSandbox(_ context.Context, _ *api.Pod, ref runtime.PodRef) (*runtime.Sandbox, error) {
+	return &runtime.Sandbox{UID: ref.UID}, nil
+}
+
+func (f *fakeRuntime) StartContainer(_ context.Context, req runtime.StartRequest) (runtime.Started, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	id := fmt.Sprintf("%s-%s-%d", req.Ref.UID[:4], req.Container.Name, req.Attempt)
+	f.ctrs[id] = &fakeCtr{obs: runtime.Observed{ID: id, Ref: req.Ref, Container: req.Container.Name, Init: req.Init,
+		SpecHash: api.SpecHash(req.Pod), Attempt: req.Attempt, State: runtime.StateRunning, StartedAt: time.Now()}}
+	f.starts = append(f.starts, id)
+	return runtime.Started{ID: id, StartedAt: time.Now()}, nil
+}
+
+func (f *fakeRuntime) StopContainer(_ context.Context, id string, _ time.Duration) (runtime.Exit, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.ctrs[id]
+	if !ok || c.obs.State != runtime.StateRunning {
+		return runtime.Exit{}, nil
+	}
+	c.obs.State = runtime.StateExited
+	c.obs.Exit = runtime.Exit{Code: 137, Reason: runtime.ReasonError, ExitedAt: time.Now()}
+	return c.obs.Exit, nil
+}
+
+func (f *fakeRuntime) RemoveContainer(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.ctrs, id)
+	f.removed = append(f.removed, id)
+	return nil
+}
+
+func (f *fakeRuntime) RemovePod(context.Context, string, bool) error { return nil }
+
+func (f *fakeRuntime) List(context.Context) ([]runtime.Observed, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []runtime.Observed
+	for _, c := range f.ctrs {
+		out = append(out, c.obs)
+	}
+	return out, nil
+}
+
+func (f *fakeRuntime) Events(context.Context) <-chan runtime.Event { return f.events }
+
+func (f *fakeRuntime) Exec(context.Context, string, runtime.ExecRequest) (int, error) { return 0, nil }
+
+// exit makes a running container exit with code.
+func (f *fakeRuntime) exit(id string, code int32) {
+	f.mu.Lock()
+	c := f.ctrs[id]
+	c.obs.State = runtime.StateExited
+	c.obs.Exit = runtime.Exit{Code: code, Reason: runtime.ReasonError, ExitedAt: time.Now()}
+	f.mu.Unlock()
+	f.events <- runtime.Event{Kind: runtime.EventExit, ContainerID: id, Exit: c.obs.Exit}
+}
+
+func (f *fakeRuntime) startList() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.starts...)
+}
+
+// fakeClock fires After channels when the test advances it.
+type fakeClock struct {
+	mu      sync.Mutex
+	now     time.Time
+	waiters []waiter
+}
+
+type waiter struct {
+	at time.Time
+	c  chan time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	c.waiters = append(c.waiters, waiter{c.now.Add(d), ch})
+	return ch
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	var keep []waiter
+	for _, w := range c.waiters {
+		if !w.at.After(c.now) {
+			w.c <- c.now
+		} else {
+			keep = append(keep, w)
+		}
+	}
+	c.waiters = keep
+	c.mu.Unlock()
+}
+
+// harness is an agent on a real store with the fake runtime and clock.
+type harness struct {
+	t     *testing.T
+	st    *store.Store
+	rt    *fakeRuntime
+	clock *fakeClock
+	gen   int64
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	st, err := store.Open(filepath.Join(t.TempDir(), "state.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, st: st, rt: newFakeRuntime(), clock: &fakeClock{now: time.Unix(1_700_000_000, 0)}}
+	a := New(Options{Store: st, Runtime: h.rt, Clock: h.clock, Logger: zerolog.Nop()})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { a.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done; st.Close() })
+	return h
+}
+
+func (h *harness) apply(doc string) {
+	h.t.Helper()
+	ns, err := api.ParseManifest([]byte(doc))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.gen++
+	ns.Generation = h.gen
+	if _, err := h.st.Apply(context.Background(), store.SourceNode, ns); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// waitStarts waits until n containers were started in total.
+func (h *harness) waitStarts(n int) []string {
+	h.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if s := h.rt.startList(); len(s) >= n {
+			return s
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("%d starts, want %d: %v", len(h.rt.startList()), n, h.rt.startList())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// status waits for the pod's status to satisfy ok.
+func (h *harness) status(name string, ok func(api.PodStatus) bool) api.PodStatus {
+	h.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	var last api.PodStatus
+	for {
+		sts, _ := h.st.PodStatuses(context.Background())
+		for _, s := range sts {
+			if s.Name == name {
+				last = s
+				if ok(s) {
+					return s
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("status of %s never matched; last: %+v", name, last)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// settle lets the agent's goroutines act on what just happened.
+func settle() { time.Sleep(50 * time.Millisecond) }
