@@ -20,6 +20,7 @@ import (
 	"github.com/outpost-edge/outpost/agent"
 	"github.com/outpost-edge/outpost/agent/admission"
 	"github.com/outpost-edge/outpost/agent/config"
+	"github.com/outpost-edge/outpost/agent/localapi"
 	"github.com/outpost-edge/outpost/agent/manifests"
 	"github.com/outpost-edge/outpost/agent/nodestatus"
 	"github.com/outpost-edge/outpost/api"
@@ -78,6 +79,7 @@ func runAgent(args []string, _, stderr io.Writer) error {
 	fl.SetOutput(stderr)
 	var f agentFlags
 	f.register(fl)
+	socket := fl.String("socket", "", "local API socket (default <dataDir>/outpost.sock)")
 	drain := fl.Bool("drain", false, "stop every pod with its grace period, remove its containers, and exit (the desired state is kept)")
 	if err := fl.Parse(args); err != nil {
 		return exitError{2}
@@ -92,10 +94,10 @@ func runAgent(args []string, _, stderr io.Writer) error {
 	signal.Ignore(syscall.SIGPIPE)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	return agentMain(ctx, cfg, log, *drain)
+	return agentMain(ctx, cfg, log, *drain, *socket)
 }
 
-func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain bool) error {
+func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain bool, socketPath string) error {
 	began := time.Now()
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return err
@@ -195,6 +197,13 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 		log.Error().Err(err).Msg("syncing static manifests")
 	}
 	go watcher.Run(ctx)
+	local := localapi.New(&localapi.StoreBackend{Store: st, Runtime: rt, Static: localapi.NewManifestDir(cfg.ManifestDir, log)},
+		localapi.Options{Socket: socketPath, DataDir: cfg.DataDir, NodeName: cfg.NodeName, Started: began, Logger: log})
+	go func() {
+		if err := local.Run(ctx); err != nil {
+			log.Error().Err(err).Msg("local API stopped")
+		}
+	}()
 	evictor := nodestatus.NewEvictor(nodestatus.EvictorConfig{Usage: nodestatus.CgroupUsage{}, Logger: log})
 	go collector.Run(ctx, nodeStatusInterval, func(ns api.NodeStatus) {
 		nodeState.Store(&ns)

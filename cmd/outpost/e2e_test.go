@@ -99,6 +99,19 @@ func newNode(t *testing.T) *node {
 	return n
 }
 
+// appendConfig adds lines to the node's configuration file.
+func (n *node) appendConfig(lines string) {
+	n.t.Helper()
+	f, err := os.OpenFile(n.config, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(lines); err != nil {
+		n.t.Fatal(err)
+	}
+}
+
 // start runs `outpost agent` in a new network namespace and waits until it
 // says it is ready.
 func (n *node) start() {
