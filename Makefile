@@ -39,9 +39,25 @@ test: deps
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 80m ./...
 
-run: build
+# run starts the agent in the foreground on a local data dir (.run/) with the
+# examples' static pod and its image; Ctrl-C stops the agent, not the pods.
+RUN_DIR := $(CURDIR)/.run
+run: build deps
+	@test "$$(id -u)" = 0 || { echo "make run: the agent runs containers and needs root (sudo make run)"; exit 1; }
 	./bin/outpost validate -f examples/
-	./bin/outpost agent
+	@mkdir -p $(RUN_DIR)/data/images $(RUN_DIR)/manifests
+	@$(GO) run ./packaging/mkimage -dir $(RUN_DIR)/data/images >/dev/null
+	@cp examples/httpd.yaml $(RUN_DIR)/manifests/
+	@printf 'dataDir: $(RUN_DIR)/data\nmanifestDir: $(RUN_DIR)/manifests\ncontainerd: {stateDir: /run/outpost-dev}\nlog: {format: console}\n' > $(RUN_DIR)/config.yaml
+	@echo
+	@echo "Starting the agent (Ctrl-C stops it; the pods keep running). In another shell:"
+	@echo "  ./bin/outpost get pods -o wide --config $(RUN_DIR)/config.yaml"
+	@echo "  ./bin/outpost describe pod hello --config $(RUN_DIR)/config.yaml"
+	@echo "  ./bin/outpost logs hello -f --config $(RUN_DIR)/config.yaml"
+	@echo "  curl http://\$$(./bin/outpost get pods -o wide --config $(RUN_DIR)/config.yaml | awk '/hello/{print \$$6}'):8080/"
+	@echo "  ./bin/outpost agent --drain --config $(RUN_DIR)/config.yaml   # stop the pods"
+	@echo
+	./bin/outpost agent --config $(RUN_DIR)/config.yaml
 
 # bench runs every benchmark once and writes the summary table and
 # dist/bench.json (see cmd/benchreport). Binary sizes come from `cross`.

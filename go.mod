@@ -13,7 +13,14 @@ require (
 	golang.org/x/sys v0.50.0
 )
 
-require golang.org/x/term v0.45.0 // indirect
+require (
+	github.com/eclipse/paho.mqtt.golang v1.5.1 // indirect
+	github.com/google/go-cmp v0.7.0 // indirect
+	github.com/google/nftables v0.3.0 // indirect
+	github.com/gorilla/websocket v1.5.4-0.20250319132907-e064f32e3674 // indirect
+	github.com/mdlayher/netlink v1.7.3-0.20250113171957-fbb4dce95f42 // indirect
+	golang.org/x/term v0.45.0 // indirect
+)
 
 require (
 	dario.cat/mergo v1.0.2 // indirect

@@ -164,6 +164,11 @@ func (w *podWorker) sync(ctx context.Context) {
 	w.retryAt = time.Time{}
 	if w.sandbox == nil {
 		sb, err := w.a.rt.EnsureSandbox(ctx, w.pod, w.ref)
+		if err == nil && w.hasRunning() {
+			// Adopted containers start nothing, which would wait for the
+			// network; wait here so the status carries the pod's IP.
+			_, err = sb.WaitNetwork(ctx)
+		}
 		if err != nil {
 			w.a.rec.warning(ctx, w.object(), ReasonSandboxFailed, "%v", err)
 			w.retryAt = w.a.clock.Now().Add(5 * time.Second)
@@ -325,4 +330,13 @@ func gracePeriod(p *api.Pod) time.Duration {
 		return time.Duration(*g) * time.Second
 	}
 	return api.DefaultTerminationGracePeriodSeconds * time.Second
+}
+
+func (w *podWorker) hasRunning() bool {
+	for _, st := range w.ctrs {
+		if st.running {
+			return true
+		}
+	}
+	return false
 }

@@ -228,6 +228,8 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 		select {
 		case <-ag.Ready():
 			log.Info().Dur("took", time.Since(began)).Str("version", version).Str("dataDir", cfg.DataDir).Msg("agent ready")
+			notifyReady(log)
+			watchdog(ctx, func(ctx context.Context) error { _, err := rt.Client().Version(ctx); return err }, log)
 		case <-ctx.Done():
 		}
 	}()

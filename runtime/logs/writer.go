@@ -271,7 +271,9 @@ func (w *Writer) copyStream(stream string, r io.Reader) {
 }
 
 func (w *Writer) endStream(stream string, err error) {
-	if errors.Is(err, io.EOF) {
+	if errors.Is(err, io.EOF) || errors.Is(err, os.ErrClosed) {
+		// EOF: the container closed it; ErrClosed: the agent detached
+		// (shutdown) and the next agent re-attaches.
 		w.log.Debug().Str("stream", stream).Msg("log stream ended")
 		return
 	}
