@@ -93,6 +93,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		return fmt.Errorf("list containers: %w", err)
 	}
 	a.reconcile(ctx, groupByUID(observed))
+	a.dropStaleStatuses(ctx)
 	a.readyOnce.Do(func() { close(a.ready) })
 	resubscribe := (<-chan time.Time)(nil)
 	for {
@@ -267,4 +268,21 @@ func (a *Agent) forceAdmit(pod *api.Pod, uid string) {
 	a.mu.Lock()
 	a.admitted[uid] = pod
 	a.mu.Unlock()
+}
+
+// dropStaleStatuses deletes stored statuses of pods that have no worker
+// (removed while the agent was down): nothing will ever update them.
+func (a *Agent) dropStaleStatuses(ctx context.Context) {
+	sts, err := a.store.PodStatuses(ctx)
+	if err != nil {
+		a.log.Warn().Err(err).Msg("reading stored pod statuses")
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, st := range sts {
+		if _, ok := a.workers[st.UID]; !ok {
+			a.status.remove(st)
+		}
+	}
 }

@@ -105,7 +105,7 @@ func TestE2EStaticPods(t *testing.T) {
 }
 
 // pidOfPod finds the httpd PID whose pod has pod's IP (by its hosts file).
-func pidOfPod(t *testing.T, n *node, pod string) int {
+func pidOfPod(t testing.TB, n *node, pod string) int {
 	t.Helper()
 	for _, pid := range n.httpdPIDs() {
 		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/root/etc/hosts", pid))
@@ -162,7 +162,7 @@ func TestE2EColdBoot(t *testing.T) {
 
 // killShims kills the shims of the node's embedded containerd (their
 // command line names its socket), which takes their containers down.
-func killShims(t *testing.T, state string) {
+func killShims(t testing.TB, state string) {
 	t.Helper()
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, p := range procs {
@@ -187,7 +187,7 @@ func killShims(t *testing.T, state string) {
 
 // wipeRun empties the state dir as a reboot empties /run: its mounts (pinned
 // namespaces, container root filesystems) go first.
-func wipeRun(t *testing.T, state string) {
+func wipeRun(t testing.TB, state string) {
 	t.Helper()
 	b, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {

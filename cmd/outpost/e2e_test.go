@@ -35,7 +35,7 @@ var (
 	buildErr  error
 )
 
-func outpostBinary(t *testing.T) string {
+func outpostBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "outpost-e2e-bin")
@@ -59,14 +59,14 @@ func outpostBinary(t *testing.T) string {
 // node is one simulated device: a data dir, a state dir (its /run) and a
 // manifest dir, on which agents are started and killed.
 type node struct {
-	t                      *testing.T
+	t                      testing.TB
 	data, state, manifests string
 	config                 string
 	agent                  *exec.Cmd
 	logs                   *syncBuffer
 }
 
-func newNode(t *testing.T) *node {
+func newNode(t testing.TB) *node {
 	t.Helper()
 	testenv.RequireRoot(t)
 	testenv.RequireBinary(t, "runc", "runc")
@@ -250,7 +250,7 @@ func (n *node) podIP(pod string) string {
 }
 
 // eventually retries f until it returns nil or timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, f func() error) {
+func eventually(t testing.TB, timeout time.Duration, what string, f func() error) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -267,7 +267,7 @@ func eventually(t *testing.T, timeout time.Duration, what string, f func() error
 
 // containerPIDs maps "pod/container" to the PID of its main process, from
 // the processes' environment (HOSTNAME is the pod name).
-func containerPIDs(t *testing.T, cmdline string) []int {
+func containerPIDs(t testing.TB, cmdline string) []int {
 	t.Helper()
 	var pids []int
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
