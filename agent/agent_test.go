@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -135,5 +136,32 @@ func TestSpecChangeRecreatesOnlyThatPod(t *testing.T) {
 	settle()
 	if n := len(h.rt.startList()); n != 3 || strings.Contains(starts[2], "other") {
 		t.Fatalf("starts %v", h.rt.startList())
+	}
+}
+
+// TestAdmission: a pod that does not fit is reported FailedAdmission with
+// the admission's reason and never started; the other pods are unaffected.
+func TestAdmission(t *testing.T) {
+	h := newHarnessWith(t, func(o *Options) {
+		o.Admit = func(pod *api.Pod, _ []*api.Pod) (bool, string, string) {
+			if pod.Metadata.Name == "huge" {
+				return false, "OutOfmemory", "Node didn't have enough resource: memory"
+			}
+			return true, "", ""
+		}
+	})
+	h.apply(crashPod + "---\n" + strings.Replace(crashPod, "name: crash", "name: huge", 1))
+	st := h.status("huge", func(s api.PodStatus) bool { return s.Phase == api.PodFailed })
+	if st.Reason != "OutOfmemory" || !strings.Contains(st.Message, "memory") {
+		t.Fatalf("status %+v", st)
+	}
+	starts := h.waitStarts(1)
+	settle()
+	if len(h.rt.startList()) != 1 || strings.Contains(starts[0], "huge") {
+		t.Fatalf("starts %v", h.rt.startList())
+	}
+	evs, _ := h.st.RecentEvents(context.Background(), "pod/huge", 10)
+	if len(evs) == 0 || evs[len(evs)-1].Reason != ReasonFailedAdmission {
+		t.Fatalf("events %+v", evs)
 	}
 }

@@ -149,14 +149,20 @@ type harness struct {
 	gen   int64
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t *testing.T) *harness { return newHarnessWith(t, nil) }
+
+func newHarnessWith(t *testing.T, mutate func(*Options)) *harness {
 	t.Helper()
 	st, err := store.Open(filepath.Join(t.TempDir(), "state.db"), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := &harness{t: t, st: st, rt: newFakeRuntime(), clock: &fakeClock{now: time.Unix(1_700_000_000, 0)}}
-	a := New(Options{Store: st, Runtime: h.rt, Clock: h.clock, Logger: zerolog.Nop()})
+	opts := Options{Store: st, Runtime: h.rt, Clock: h.clock, Logger: zerolog.Nop()}
+	if mutate != nil {
+		mutate(&opts)
+	}
+	a := New(opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { a.Run(ctx); close(done) }()
