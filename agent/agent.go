@@ -45,7 +45,8 @@ type Agent struct {
 	workers   map[string]*podWorker // by pod uid
 	byID      map[string]*podWorker // container id -> its pod's worker
 	conflicts map[string]bool
-	admitted  map[string]*api.Pod // by uid: pods that passed admission
+	admitted  map[string]*api.Pod      // by uid: pods that passed admission
+	early     map[string]runtime.Event // exits of containers no worker claimed yet
 	wg        sync.WaitGroup
 	ready     chan struct{}
 	readyOnce sync.Once
@@ -68,7 +69,7 @@ func New(opts Options) *Agent {
 		admitFn: opts.Admit, defaultGrace: opts.DefaultGrace,
 		rec:     &recorder{store: opts.Store, log: log, clock: opts.Clock},
 		status:  newStatusManager(opts.Store, log),
-		workers: map[string]*podWorker{}, byID: map[string]*podWorker{}, conflicts: map[string]bool{}, admitted: map[string]*api.Pod{},
+		workers: map[string]*podWorker{}, byID: map[string]*podWorker{}, conflicts: map[string]bool{}, admitted: map[string]*api.Pod{}, early: map[string]runtime.Event{},
 		ready: make(chan struct{}),
 	}
 	return a
@@ -199,6 +200,17 @@ func (a *Agent) dispatch(ev runtime.Event) {
 	}
 	a.mu.Lock()
 	w := a.byID[ev.ContainerID]
+	if w == nil {
+		// A container that exits at once can beat its worker's
+		// bookkeeping: keep the event until the worker claims the ID.
+		a.early[ev.ContainerID] = ev
+		if len(a.early) > maxEarlyEvents {
+			for id := range a.early {
+				delete(a.early, id)
+				break
+			}
+		}
+	}
 	a.mu.Unlock()
 	if w == nil {
 		return
@@ -223,11 +235,25 @@ func (a *Agent) replayExits(ctx context.Context) {
 	}
 }
 
+// remember routes the events of container id to w, delivering one that
+// came before this call. Called from w's goroutine.
 func (a *Agent) remember(id string, w *podWorker) {
 	a.mu.Lock()
 	a.byID[id] = w
+	ev, early := a.early[id]
+	delete(a.early, id)
 	a.mu.Unlock()
+	if early {
+		select {
+		case w.exits <- ev:
+		default:
+			w.log.Error().Str("container", id).Msg("exit event dropped: worker queue full")
+		}
+	}
 }
+
+// maxEarlyEvents bounds the exits kept for containers no worker claimed yet.
+const maxEarlyEvents = 256
 
 func (a *Agent) forget(id string) {
 	a.mu.Lock()

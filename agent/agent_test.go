@@ -165,3 +165,16 @@ func TestAdmission(t *testing.T) {
 		t.Fatalf("events %+v", evs)
 	}
 }
+
+// TestInstantExit: an exit that arrives before StartContainer returns is
+// not lost.
+func TestInstantExit(t *testing.T) {
+	code := int32(3)
+	h := newHarness(t)
+	h.rt.exitAtOnce = &code
+	h.apply(strings.Replace(crashPod, "spec:\n", "spec:\n  restartPolicy: Never\n", 1))
+	st := h.status("crash", func(s api.PodStatus) bool { return s.Phase == api.PodFailed })
+	if ts := st.ContainerStatuses[0].State.Terminated; ts == nil || ts.ExitCode != 3 {
+		t.Fatalf("status %+v", st.ContainerStatuses[0])
+	}
+}

@@ -23,6 +23,9 @@ type fakeRuntime struct {
 	starts  []string // container IDs in start order
 	events  chan runtime.Event
 	removed []string
+	// exitAtOnce makes every container exit with this code before
+	// StartContainer even returns (a command that fails instantly).
+	exitAtOnce *int32
 }
 
 type fakeCtr struct {
@@ -44,6 +47,13 @@ func (f *fakeRuntime) StartContainer(_ context.Context, req runtime.StartRequest
 	f.ctrs[id] = &fakeCtr{obs: runtime.Observed{ID: id, Ref: req.Ref, Container: req.Container.Name, Init: req.Init,
 		SpecHash: api.SpecHash(req.Pod), Attempt: req.Attempt, State: runtime.StateRunning, StartedAt: time.Now()}}
 	f.starts = append(f.starts, id)
+	if f.exitAtOnce != nil {
+		c := f.ctrs[id]
+		c.obs.State = runtime.StateExited
+		c.obs.Exit = runtime.Exit{Code: *f.exitAtOnce, Reason: runtime.ReasonError, ExitedAt: time.Now()}
+		f.events <- runtime.Event{Kind: runtime.EventExit, ContainerID: id, Exit: c.obs.Exit}
+		time.Sleep(20 * time.Millisecond) // let the agent see the event first
+	}
 	return runtime.Started{ID: id, StartedAt: time.Now()}, nil
 }
 
