@@ -89,19 +89,29 @@ func (l *logIO) Cancel()            {}
 func (l *logIO) Wait() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	l.close(ctx)
+	l.close(ctx, true)
 }
 
-// Close releases the log file, the FIFOs and their directory.
+// Close releases the log file, the FIFOs and their directory without
+// waiting for the streams: after Wait they have ended; when task creation
+// failed no writer ever opened them and waiting would never end.
 func (l *logIO) Close() error {
-	l.close(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	l.close(ctx, false)
 	return nil
 }
 
-func (l *logIO) close(ctx context.Context) {
+// close drains the streams first (drain) or cuts them first.
+func (l *logIO) close(ctx context.Context, drain bool) {
 	l.once.Do(func() {
+		if !drain {
+			l.direct.Close()
+		}
 		l.w.Close(ctx)
-		l.direct.Close()
+		if drain {
+			l.direct.Close()
+		}
 		// A FIFO set loaded from a running task has no closer of its own.
 		if dir := filepath.Dir(l.fifos.Stdout); strings.Contains(dir, string(filepath.Separator)+"fifo"+string(filepath.Separator)) {
 			os.RemoveAll(dir)

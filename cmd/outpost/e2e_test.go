@@ -165,6 +165,8 @@ func (n *node) stop() {
 			n.t.Errorf("agent exited with %v", err)
 		}
 	case <-time.After(20 * time.Second):
+		n.agent.Process.Signal(syscall.SIGQUIT) // a goroutine dump into the log
+		time.Sleep(time.Second)
 		n.t.Fatal("agent did not stop within 20 s of SIGTERM")
 	}
 	n.agent = nil
