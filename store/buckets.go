@@ -33,7 +33,7 @@ var (
 )
 
 // topLevelBuckets are created by Open on a new file.
-var topLevelBuckets = [][]byte{bucketMeta, bucketSources, bucketStatus, bucketEvents, bucketOutbox, bucketAlloc}
+var topLevelBuckets = [][]byte{bucketMeta, bucketSources, bucketStatus, bucketEvents, bucketOutbox, bucketAlloc, bucketSession}
 
 // podStatusKey joins source and name with a NUL: a valid source holds no NUL,
 // so the first NUL splits the key unambiguously.
@@ -57,3 +57,7 @@ func readU64(b []byte) uint64 {
 	}
 	return binary.BigEndian.Uint64(b)
 }
+
+// The broker session (session.go), added after schema 1 without a migration:
+// createBuckets makes it on older files.
+var bucketSession = []byte("session")

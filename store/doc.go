@@ -49,6 +49,8 @@
 //	            <service>       -> 16-byte address (IPv4 in its IPv4-mapped form)
 //	        byaddr/
 //	            <16-byte addr>  -> service name
+//	session/                    the MQTT client's in-flight packets (sync/mqttlink)
+//	    <key>                   -> uint64 big-endian insertion order, then the packet's bytes
 //
 // # Merge order
 //

@@ -1,0 +1,133 @@
+package desired
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/outpost-edge/outpost/api"
+	"github.com/outpost-edge/outpost/store"
+	"github.com/outpost-edge/outpost/sync/protocol"
+)
+
+func doc(gen int64, pods ...string) []byte {
+	var ps []string
+	for _, p := range pods {
+		ps = append(ps, fmt.Sprintf(`{"metadata":{"name":%q},"spec":{"containers":[{"name":"c","image":"busybox:1"}]}}`, p))
+	}
+	return fmt.Appendf(nil, `{"apiVersion":"outpost.dev/v1","kind":"NodeState","generation":%d,"pods":[%s]}`, gen, strings.Join(ps, ","))
+}
+
+func openStore(t *testing.T) *store.Store {
+	st, err := store.Open(filepath.Join(t.TempDir(), "state.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return st
+}
+
+func TestHandle(t *testing.T) {
+	ctx := context.Background()
+	pub, priv, _ := ed25519.GenerateKey(nil)
+	_, forger, _ := ed25519.GenerateKey(nil)
+	signed := func(k ed25519.PrivateKey, d []byte) []byte { b, _ := protocol.Sign("k1", k, d); return b }
+	// Each step runs on the same store, in order.
+	steps := []struct {
+		name    string
+		keys    bool
+		payload []byte
+		reason  string // event reason, "" for none
+		gen     int64  // stored generation after the step
+		pods    string
+	}{
+		{"first document", false, doc(2, "a"), ReasonApplied, 2, "a"},
+		{"same generation is a no-op", false, doc(2, "b"), "", 2, "a"},
+		{"newer", false, doc(3, "b"), ReasonApplied, 3, "b"},
+		{"replayed older", false, doc(1, "old"), ReasonStale, 3, "b"},
+		{"replayed older again is silent", false, doc(1, "old"), "", 3, "b"},
+		{"empty", false, nil, "EmptyDocument", 3, "b"},
+		{"malformed", false, []byte("{"), "InvalidDocument", 3, "b"},
+		{"invalid spec", false, []byte(`{"apiVersion":"outpost.dev/v1","kind":"NodeState","generation":9,"pods":[{"metadata":{"name":"x"},"spec":{"containers":[{"name":"c"}]}}]}`), "InvalidDocument", 3, "b"},
+		{"oversized", false, make([]byte, protocol.MaxPayloadBytes+1), "DocumentTooLarge", 3, "b"},
+		{"unsigned with keys", true, doc(4, "c"), "SignatureRejected", 3, "b"},
+		{"forged", true, signed(forger, doc(4, "c")), "SignatureRejected", 3, "b"},
+		{"signed", true, signed(priv, doc(4, "c")), ReasonApplied, 4, "c"},
+	}
+	st := openStore(t)
+	plain, trusting := New(st, Options{}), New(st, Options{Keys: protocol.Keys{"k1": pub}})
+	var seen int
+	for _, s := range steps {
+		t.Run(s.name, func(t *testing.T) {
+			r := plain
+			if s.keys {
+				r = trusting
+			}
+			if err := r.Handle(ctx, store.SourceNode, s.payload); err != nil {
+				t.Fatalf("Handle: %v (want nil: acknowledge)", err)
+			}
+			evs, err := st.RecentEvents(ctx, "source/remote:node", 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			newEvs := evs[seen:]
+			seen = len(evs)
+			switch {
+			case s.reason == "" && len(newEvs) != 0:
+				t.Fatalf("events %+v, want none", newEvs)
+			case s.reason != "" && (len(newEvs) != 1 || newEvs[0].Reason != s.reason):
+				t.Fatalf("events %+v, want one %s", newEvs, s.reason)
+			}
+			m, err := st.Desired(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, p := range m.Pods {
+				names = append(names, p.Pod.Metadata.Name)
+			}
+			if m.Generations[store.SourceNode] != s.gen || strings.Join(names, ",") != s.pods {
+				t.Fatalf("stored generation %d pods %v, want %d %s", m.Generations[store.SourceNode], names, s.gen, s.pods)
+			}
+			if s.reason != "" && s.reason != ReasonApplied {
+				if !strings.Contains(newEvs[0].Message, "dead-lettered") || newEvs[0].Type != api.EventWarning {
+					t.Fatalf("rejection event %+v does not say it was dead-lettered", newEvs[0])
+				}
+			}
+		})
+	}
+	if dl := plain.DeadLetters(); len(dl) != 5 || dl[0].Count != 2 || dl[0].Reason != ReasonStale {
+		t.Fatalf("dead letters = %+v, want the stale document seen twice", dl)
+	}
+}
+
+func TestInvalidSpecEventNamesField(t *testing.T) {
+	st := openStore(t)
+	r := New(st, Options{})
+	_ = r.Handle(context.Background(), store.SourceNode, []byte(`{"apiVersion":"outpost.dev/v1","kind":"NodeState","generation":9,"pods":[{"metadata":{"name":"x"},"spec":{"containers":[{"name":"c"}]}}]}`))
+	evs, _ := st.RecentEvents(context.Background(), "", 0)
+	if len(evs) != 1 || !strings.Contains(evs[0].Message, "pods[x].spec.containers[0].image") {
+		t.Fatalf("events %+v, want the field path", evs)
+	}
+}
+
+type failingStore struct{}
+
+func (failingStore) Apply(context.Context, store.Source, *api.NodeState) (store.ApplyResult, error) {
+	return store.ApplyResult{}, errors.New("disk on fire")
+}
+func (failingStore) RecordEvent(context.Context, api.Event) error { return nil }
+
+func TestStoreFailureIsNotAcknowledged(t *testing.T) {
+	r := New(failingStore{}, Options{Retry: 1})
+	if err := r.Handle(context.Background(), store.SourceNode, doc(1, "a")); !errors.Is(err, ErrNotStored) {
+		t.Fatalf("Handle = %v, want ErrNotStored", err)
+	}
+	if len(r.DeadLetters()) != 0 {
+		t.Fatal("a store failure must not dead-letter the document")
+	}
+}

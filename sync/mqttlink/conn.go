@@ -1,0 +1,251 @@
+package mqttlink
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"sync"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/outpost-edge/outpost/store"
+	"github.com/outpost-edge/outpost/sync/protocol"
+)
+
+// inboundDepth bounds the messages received and not yet applied. paho's
+// router blocks when it is full, which only slows the broker down.
+const inboundDepth = 64
+
+// shutdownWait bounds the goodbye (online=false) on a clean stop.
+const shutdownWait = 2 * time.Second
+
+// connection runs one connection from attempt to loss. up is how long it
+// was established (0 when it never was).
+func (l *Link) connection(ctx context.Context) (up time.Duration, err error) {
+	tlsCfg, err := l.cfg.tlsConfig()
+	if err != nil {
+		return 0, err
+	}
+	sess := &sessionStore{st: l.st, log: l.log}
+	defer sess.Close()
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	inbound := make(chan mqtt.Message, inboundDepth)
+	lost := make(chan error, 1)
+
+	will, _ := json.Marshal(protocol.Online{Online: false, Node: l.p.NodeName})
+	opts := mqtt.NewClientOptions().
+		SetClientID(l.p.NodeName).
+		SetUsername(l.cfg.Username).
+		SetPassword(l.cfg.Password).
+		SetTLSConfig(tlsCfg).
+		SetCleanSession(false).
+		SetAutoReconnect(false).
+		SetConnectRetry(false).
+		SetResumeSubs(false).
+		SetOrderMatters(true).
+		SetAutoAckDisabled(true).
+		SetStore(sess).
+		SetKeepAlive(l.cfg.KeepAlive).
+		SetPingTimeout(min(l.cfg.KeepAlive, 10*time.Second)).
+		SetConnectTimeout(l.cfg.ConnectTimeout).
+		SetWriteTimeout(l.cfg.ConnectTimeout).
+		SetMaxResumePubInFlight(32).
+		SetBinaryWill(l.topics.Online(), will, 1, true).
+		SetConnectionAttemptHandler(func(broker *url.URL, c *tls.Config) *tls.Config {
+			l.setState(func(s *State) { s.Broker = broker.Redacted() })
+			return c
+		}).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+			select {
+			case lost <- err:
+			default:
+			}
+		}).
+		// Messages may arrive before the subscriptions are renewed (the
+		// session queued them): one default handler takes every message.
+		SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) {
+			select {
+			case inbound <- m:
+			case <-sctx.Done(): // not acknowledged: the broker redelivers it
+			}
+		})
+	for _, b := range l.cfg.Brokers {
+		opts.AddBroker(b)
+	}
+	client := mqtt.NewClient(opts)
+
+	l.setState(func(s *State) { s.State, s.Since, s.NextAttempt = StateConnecting, l.p.Clock.Now(), time.Time{} })
+	tok := client.Connect()
+	select {
+	case <-tok.Done():
+	case <-ctx.Done():
+		client.Disconnect(0)
+		return 0, ctx.Err()
+	}
+	if err := tok.Error(); err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrConnect, err)
+	}
+	began := l.p.Clock.Now()
+	sessionPresent := tok.(*mqtt.ConnectToken).SessionPresent()
+	l.setState(func(s *State) {
+		s.State, s.Since, s.LastConnect, s.LastError = StateConnected, began, began, ""
+	})
+	l.log.Info().Bool("sessionPresent", sessionPresent).Msg("mqtt link connected")
+	defer func() {
+		up = l.p.Clock.Now().Sub(began)
+		l.setState(func(s *State) { s.LastDisconnect = l.p.Clock.Now() })
+	}()
+
+	pub := publisher{client}
+	// Subscriptions live in the broker's session: renew them only when it
+	// has none, or once per process (the groups may have changed).
+	if !l.subscribed || !sessionPresent {
+		if err := l.subscribe(sctx, client); err != nil {
+			client.Disconnect(0)
+			return 0, err
+		}
+		l.subscribed = true
+	}
+	now := l.p.Clock.Now().UTC()
+	hello, _ := json.Marshal(protocol.Online{Online: true, Node: l.p.NodeName, Time: &now, AgentVersion: l.p.AgentVersion})
+	if err := pub.Publish(l.topics.Online(), 1, true, hello)(sctx); err != nil {
+		client.Disconnect(0)
+		return 0, fmt.Errorf("publish online: %w", err)
+	}
+
+	var wg sync.WaitGroup
+	failed := make(chan error, 2)
+	run := func(fn func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(sctx); err != nil {
+				failed <- err
+			}
+		}()
+	}
+	run(func(ctx context.Context) error { l.receive(ctx, inbound); return nil })
+	run(func(ctx context.Context) error { return l.status.Run(ctx, pub) })
+	run(func(ctx context.Context) error { return l.drainer.Run(ctx, pub) })
+
+	select {
+	case <-ctx.Done():
+		cancel()
+		wg.Wait()
+		l.goodbye(client)
+		return 0, nil
+	case err = <-lost:
+		err = fmt.Errorf("%w: %w", ErrConnectionLost, err)
+	case err = <-failed:
+		client.Disconnect(0)
+	}
+	cancel()
+	wg.Wait()
+	return 0, err
+}
+
+// goodbye marks the node offline on a clean stop (a clean DISCONNECT
+// suppresses the Last Will) and disconnects.
+func (l *Link) goodbye(client mqtt.Client) {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownWait)
+	defer cancel()
+	now := l.p.Clock.Now().UTC()
+	bye, _ := json.Marshal(protocol.Online{Online: false, Node: l.p.NodeName, Time: &now, Reason: "shutdown"})
+	if err := (publisher{client}).Publish(l.topics.Online(), 1, true, bye)(ctx); err != nil {
+		l.log.Warn().Err(err).Msg("publishing offline on shutdown")
+	}
+	client.Disconnect(250)
+	l.log.Info().Msg("mqtt link stopped")
+}
+
+func (l *Link) subscribe(ctx context.Context, client mqtt.Client) error {
+	filters := map[string]byte{l.topics.NodeDesired(): 1}
+	for g := range l.groups {
+		filters[l.topics.GroupDesired(g)] = 1
+	}
+	tok := client.SubscribeMultiple(filters, nil)
+	select {
+	case <-tok.Done():
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if err := tok.Error(); err != nil {
+		return fmt.Errorf("subscribe: %w", err)
+	}
+	var denied []string
+	for topic, code := range tok.(*mqtt.SubscribeToken).Result() {
+		if code == 0x80 {
+			denied = append(denied, topic)
+		}
+	}
+	if len(denied) > 0 {
+		// A broker ACL problem: the link stays up (status and events still
+		// flow) and says so.
+		err := fmt.Errorf("broker refused subscriptions %v", denied)
+		l.log.Error().Err(err).Msg("subscribe")
+		l.setState(func(s *State) { s.LastError = err.Error() })
+	}
+	return nil
+}
+
+// receive applies desired documents one at a time, in arrival order, and
+// acknowledges each only once the receiver says so.
+func (l *Link) receive(ctx context.Context, inbound <-chan mqtt.Message) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m := <-inbound:
+			l.handle(ctx, m)
+		}
+	}
+}
+
+func (l *Link) handle(ctx context.Context, m mqtt.Message) {
+	target, ok := l.topics.ParseDesired(m.Topic())
+	if ok && target.Group != "" && !l.groups[target.Group] {
+		ok = false // a subscription left from an older configuration
+	}
+	if !ok {
+		l.log.Info().Str("topic", m.Topic()).Msg("message on a topic this node does not read, acknowledged and ignored")
+		m.Ack()
+		return
+	}
+	src := store.SourceNode
+	if target.Group != "" {
+		src, _ = store.GroupSource(target.Group) // checked in New
+	}
+	if err := l.recv.Handle(ctx, src, m.Payload()); err != nil {
+		if !errors.Is(err, context.Canceled) {
+			l.setState(func(s *State) { s.LastError = err.Error() })
+		}
+		return // not acknowledged: redelivered on the next connection
+	}
+	m.Ack()
+}
+
+// publisher adapts a paho client to report.Publisher.
+type publisher struct{ c mqtt.Client }
+
+func (p publisher) Publish(topic string, qos byte, retain bool, payload []byte) func(context.Context) error {
+	tok := p.c.Publish(topic, qos, retain, payload)
+	return func(ctx context.Context) error {
+		select {
+		case <-tok.Done():
+			return tok.Error()
+		case <-ctx.Done():
+			// An acknowledgement that arrived together with the end wins.
+			select {
+			case <-tok.Done():
+				return tok.Error()
+			default:
+				return ctx.Err()
+			}
+		}
+	}
+}

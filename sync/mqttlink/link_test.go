@@ -1,0 +1,257 @@
+package mqttlink
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/outpost-edge/outpost/api"
+	"github.com/outpost-edge/outpost/store"
+	"github.com/outpost-edge/outpost/sync/protocol"
+)
+
+func doc(gen int64, pods ...string) []byte {
+	var ps []string
+	for _, p := range pods {
+		ps = append(ps, fmt.Sprintf(`{"metadata":{"name":%q},"spec":{"containers":[{"name":"c","image":"busybox:1"}]}}`, p))
+	}
+	return fmt.Appendf(nil, `{"apiVersion":"outpost.dev/v1","kind":"NodeState","generation":%d,"pods":[%s]}`, gen, strings.Join(ps, ","))
+}
+
+func generation(t *testing.T, st *store.Store, src store.Source) int64 {
+	t.Helper()
+	g, err := st.Generations(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g[src]
+}
+
+func inboundPending(t *testing.T, st *store.Store) int {
+	es, err := st.SessionEntries(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range es {
+		if strings.HasPrefix(e.Key, "i.") {
+			n++
+		}
+	}
+	return n
+}
+
+func latestReport(t *testing.T, cp *controlPlane, topic string) *protocol.NodeReport {
+	for _, p := range slicesReverse(cp.got(topic)) {
+		var r protocol.NodeReport
+		if json.Unmarshal(p, &r) == nil && r.Kind == protocol.KindNodeReport {
+			return &r
+		}
+	}
+	return nil
+}
+
+func slicesReverse(in [][]byte) [][]byte {
+	out := make([][]byte, len(in))
+	for i := range in {
+		out[len(in)-1-i] = in[i]
+	}
+	return out
+}
+
+// A document is stored with its generation, then acknowledged; the status
+// reports the generation and the event says it was applied.
+func TestApplyStoredAcknowledgedReported(t *testing.T) {
+	b := startBroker(t, nil)
+	st := openStore(t, filepath.Join(t.TempDir(), "state.db"))
+	l, _ := runLink(t, st, testConfig(b.url()), "n1")
+	tp := l.Topics()
+	cp := newControlPlane(t, b.url(), "cp", tp.Status(), tp.Events(), tp.Online())
+	waitConnected(t, l)
+
+	cp.publish(tp.NodeDesired(), true, doc(3, "web"))
+	eventually(t, 5*time.Second, "generation 3 stored", func() bool { return generation(t, st, store.SourceNode) == 3 })
+	eventually(t, 5*time.Second, "the document acknowledged", func() bool { return inboundPending(t, st) == 0 })
+	eventually(t, 5*time.Second, "status with generation 3", func() bool {
+		r := latestReport(t, cp, tp.Status())
+		return r != nil && r.ObservedGenerations["remote:node"] == 3 && r.AgentVersion == "test"
+	})
+	eventually(t, 5*time.Second, "DocumentApplied event", func() bool {
+		evs := cp.events(tp.Events())
+		return len(evs) == 1 && evs[0].Reason == "DocumentApplied" && evs[0].Object == "source/remote:node" && evs[0].Node == "n1"
+	})
+	eventually(t, 5*time.Second, "online", func() bool {
+		on := cp.got(tp.Online())
+		return len(on) > 0 && strings.Contains(string(on[len(on)-1]), `"online":true`)
+	})
+	// With nothing changing, heartbeats follow and are small.
+	eventually(t, 5*time.Second, "a heartbeat", func() bool { return l.State().Reports.Heartbeats > 0 })
+	s := l.State()
+	t.Logf("report %d bytes, heartbeat %d bytes", s.Reports.LastReportBytes, s.Reports.LastHeartbeatBytes)
+	if s.Reports.LastHeartbeatBytes > 200 {
+		t.Errorf("heartbeat of %d bytes, want a minimal payload", s.Reports.LastHeartbeatBytes)
+	}
+}
+
+// One group document reaches both members, each into its own store.
+func TestGroupDocumentReachesTwoNodes(t *testing.T) {
+	b := startBroker(t, nil)
+	dir := t.TempDir()
+	st1 := openStore(t, filepath.Join(dir, "a.db"), "edge")
+	st2 := openStore(t, filepath.Join(dir, "b.db"), "edge")
+	l1, _ := runLink(t, st1, testConfig(b.url()), "a", "edge")
+	l2, _ := runLink(t, st2, testConfig(b.url()), "b", "edge", "other")
+	waitConnected(t, l1)
+	waitConnected(t, l2)
+	cp := newControlPlane(t, b.url(), "cp")
+	cp.publish(l1.Topics().GroupDesired("edge"), true, doc(5, "app"))
+	src, _ := store.GroupSource("edge")
+	for _, st := range []*store.Store{st1, st2} {
+		eventually(t, 5*time.Second, "group generation 5", func() bool { return generation(t, st, src) == 5 })
+	}
+	if g := generation(t, st1, store.SourceNode); g != 0 {
+		t.Fatalf("node source generation %d, want none", g)
+	}
+}
+
+// The broker crashes (SIGKILL) and comes back: the link reconnects with
+// backoff, the events recorded meanwhile arrive once each and in order, and
+// the desired state is still there.
+func TestBrokerCrash(t *testing.T) {
+	ctx := context.Background()
+	b := startBroker(t, nil)
+	st := openStore(t, filepath.Join(t.TempDir(), "state.db"))
+	l, _ := runLink(t, st, testConfig(b.url()), "n1")
+	tp := l.Topics()
+	cp := newControlPlane(t, b.url(), "cp", tp.Events())
+	waitConnected(t, l)
+	cp.publish(tp.NodeDesired(), true, doc(1, "web"))
+	eventually(t, 5*time.Second, "generation 1", func() bool { return generation(t, st, store.SourceNode) == 1 })
+	eventually(t, 5*time.Second, "first event", func() bool { return len(cp.events(tp.Events())) == 1 })
+	eventually(t, 5*time.Second, "persistence saved", func() bool {
+		_, err := filepathStat(filepath.Join(b.dir, "mosquitto.db"))
+		return err == nil
+	})
+	time.Sleep(1200 * time.Millisecond) // autosave_interval 1: the subscriber's session is on disk
+
+	b.kill()
+	eventually(t, 10*time.Second, "link down", func() bool { return l.State().State != StateConnected })
+	for i := range 20 {
+		ev := api.Event{Type: api.EventNormal, Reason: "Offline", Message: fmt.Sprint(i), Object: "node", Time: time.Now()}
+		if err := st.RecordEvent(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(time.Second) // a few failed attempts
+	s := l.State()
+	if s.Failures < 2 || s.OutboxDepth != 20 || s.LastError == "" {
+		t.Errorf("state while the broker is down = %+v, want failures, 20 queued and an error", s)
+	}
+	b.start()
+	eventually(t, 15*time.Second, "21 events", func() bool { return len(cp.events(tp.Events())) >= 21 })
+	time.Sleep(300 * time.Millisecond) // a duplicate would show up by now
+	evs := cp.events(tp.Events())
+	if len(evs) != 21 {
+		t.Fatalf("%d events, want 21 (no duplicates)", len(evs))
+	}
+	for i, ev := range evs[1:] {
+		if ev.Message != fmt.Sprint(i) || ev.Seq != evs[0].Seq+uint64(i)+1 {
+			t.Fatalf("event %d = %+v, want message %d in order", i+1, ev, i)
+		}
+	}
+	if d := l.State().OutboxDepth; d != 0 {
+		t.Fatalf("outbox depth %d after draining", d)
+	}
+	if g := generation(t, st, store.SourceNode); g != 1 {
+		t.Fatalf("generation %d after the crash, want 1", g)
+	}
+}
+
+// A document published while the node is away is applied when it returns.
+func TestDesiredChangedWhileDown(t *testing.T) {
+	b := startBroker(t, nil)
+	st := openStore(t, filepath.Join(t.TempDir(), "state.db"))
+	l, stop := runLink(t, st, testConfig(b.url()), "n1")
+	waitConnected(t, l)
+	cp := newControlPlane(t, b.url(), "cp")
+	cp.publish(l.Topics().NodeDesired(), true, doc(1, "a"))
+	eventually(t, 5*time.Second, "generation 1", func() bool { return generation(t, st, store.SourceNode) == 1 })
+	stop()
+	cp.publish(l.Topics().NodeDesired(), true, doc(2, "b"))
+	l2, _ := runLink(t, st, testConfig(b.url()), "n1")
+	waitConnected(t, l2)
+	eventually(t, 5*time.Second, "generation 2", func() bool { return generation(t, st, store.SourceNode) == 2 })
+}
+
+// Documents that must not be accepted change nothing and say why.
+func TestRejectedDocuments(t *testing.T) {
+	b := startBroker(t, nil)
+	st := openStore(t, filepath.Join(t.TempDir(), "state.db"))
+	pub, priv, _ := ed25519.GenerateKey(nil)
+	_, forger, _ := ed25519.GenerateKey(nil)
+	cfg := testConfig(b.url())
+	cfg.TrustedKeys = map[string]string{"cp1": base64.StdEncoding.EncodeToString(pub)}
+	l, _ := runLink(t, st, cfg, "n1")
+	tp := l.Topics()
+	cp := newControlPlane(t, b.url(), "cp", tp.Events())
+	waitConnected(t, l)
+	sign := func(k ed25519.PrivateKey, d []byte) []byte { s, _ := protocol.Sign("cp1", k, d); return s }
+
+	good := sign(priv, doc(5, "good"))
+	cp.publish(tp.NodeDesired(), true, good)
+	eventually(t, 5*time.Second, "generation 5", func() bool { return generation(t, st, store.SourceNode) == 5 })
+
+	tests := []struct {
+		name, reason string
+		payload      []byte
+		detail       string
+	}{
+		{"forged", "SignatureRejected", sign(forger, doc(6, "evil")), "does not verify"},
+		{"unsigned", "SignatureRejected", doc(6, "evil"), "not a Signed envelope"},
+		{"replayed older", "StaleGeneration", sign(priv, doc(4, "old")), "older than stored generation 5"},
+		{"oversized", "DocumentTooLarge", make([]byte, protocol.MaxPayloadBytes+10), "more than"},
+		{"malformed", "InvalidDocument", sign(priv, []byte(`{"apiVersion":"outpost.dev/v1","kind":"NodeState","generation":7,"pods":[{"metadata":{"name":"x"},"spec":{"containers":[{"name":"c"}]}}]}`)), "pods[x].spec.containers[0].image"},
+		{"empty", "EmptyDocument", nil, "empty payload"},
+	}
+	seen := 1 // DocumentApplied
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cp.publish(tp.NodeDesired(), false, tt.payload)
+			eventually(t, 10*time.Second, tt.reason+" event", func() bool { return len(cp.events(tp.Events())) > seen })
+			ev := cp.events(tp.Events())[seen]
+			seen++
+			if ev.Reason != tt.reason || ev.Type != api.EventWarning || ev.Object != "source/remote:node" ||
+				!strings.Contains(ev.Message, tt.detail) || !strings.Contains(ev.Message, "dead-lettered") {
+				t.Fatalf("event %+v, want %s mentioning %q", ev, tt.reason, tt.detail)
+			}
+			m, err := st.Desired(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Generations[store.SourceNode] != 5 || len(m.Pods) != 1 || m.Pods[0].Pod.Metadata.Name != "good" {
+				t.Fatalf("desired state changed: %+v", m)
+			}
+		})
+	}
+	eventually(t, 5*time.Second, "all acknowledged", func() bool { return inboundPending(t, st) == 0 })
+	if dl := l.State().DeadLetters; len(dl) != len(tests) {
+		t.Fatalf("%d dead letters, want %d", len(dl), len(tests))
+	}
+}
+
+// Websockets carry the same protocol.
+func TestWebsocket(t *testing.T) {
+	b := startBroker(t, nil)
+	st := openStore(t, filepath.Join(t.TempDir(), "state.db"))
+	l, _ := runLink(t, st, testConfig(fmt.Sprintf("ws://127.0.0.1:%d", b.ws)), "n1")
+	waitConnected(t, l)
+	cp := newControlPlane(t, b.url(), "cp")
+	cp.publish(l.Topics().NodeDesired(), true, doc(2, "a"))
+	eventually(t, 5*time.Second, "generation 2", func() bool { return generation(t, st, store.SourceNode) == 2 })
+}

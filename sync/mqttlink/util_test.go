@@ -1,0 +1,5 @@
+package mqttlink
+
+import "os"
+
+func filepathStat(p string) (os.FileInfo, error) { return os.Stat(p) }

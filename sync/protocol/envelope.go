@@ -1,0 +1,113 @@
+package protocol
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/outpost-edge/outpost/api"
+)
+
+// Signed is the envelope of a signed desired-state document. Signature is
+// ed25519 over exactly the bytes Payload decodes to; those bytes are a
+// NodeState JSON document.
+type Signed struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	KeyID      string `json:"keyId"`
+	// Payload and Signature are standard base64 (RFC 4648, with padding).
+	Payload   string `json:"payload"`
+	Signature string `json:"signature"`
+}
+
+// Keys are the trusted public keys by key id. An empty set accepts unsigned documents.
+type Keys map[string]ed25519.PublicKey
+
+// ParseKeys decodes {keyId: base64 public key}.
+func ParseKeys(in map[string]string) (Keys, error) {
+	keys := make(Keys, len(in))
+	var errs []error
+	for _, id := range slices.Sorted(maps.Keys(in)) {
+		if id == "" {
+			errs = append(errs, fmt.Errorf("%w: empty key id", ErrSignature))
+			continue
+		}
+		raw, err := base64.StdEncoding.DecodeString(in[id])
+		if err != nil || len(raw) != ed25519.PublicKeySize {
+			errs = append(errs, fmt.Errorf("%w: key %q: want the base64 of a %d-byte ed25519 public key",
+				ErrSignature, id, ed25519.PublicKeySize))
+			continue
+		}
+		keys[id] = ed25519.PublicKey(raw)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return keys, nil
+}
+
+// Sign wraps doc (NodeState JSON) in a Signed envelope; the control plane's
+// side, used by tests and outpostctl.
+func Sign(keyID string, priv ed25519.PrivateKey, doc []byte) ([]byte, error) {
+	if keyID == "" || len(priv) != ed25519.PrivateKeySize {
+		return nil, fmt.Errorf("%w: sign needs a key id and an ed25519 private key", ErrSignature)
+	}
+	return json.Marshal(Signed{
+		APIVersion: api.GroupVersion,
+		Kind:       KindSigned,
+		KeyID:      keyID,
+		Payload:    base64.StdEncoding.EncodeToString(doc),
+		Signature:  base64.StdEncoding.EncodeToString(ed25519.Sign(priv, doc)),
+	})
+}
+
+// isEnvelope reports whether data is a JSON object of kind Signed.
+func isEnvelope(data []byte) bool {
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 || data[0] != '{' {
+		return false
+	}
+	var tm api.TypeMeta
+	return json.Unmarshal(data, &tm) == nil && tm.Kind == KindSigned
+}
+
+// open decodes an envelope strictly and, when keys is not nil, checks its
+// signature; it returns the signed bytes.
+func open(data []byte, keys Keys) (doc []byte, keyID string, err error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var env Signed
+	if err := dec.Decode(&env); err != nil {
+		return nil, "", fmt.Errorf("%w: envelope: %w", ErrSignature, err)
+	}
+	if dec.More() {
+		return nil, "", fmt.Errorf("%w: envelope: data after the JSON object", ErrSignature)
+	}
+	if env.APIVersion != api.GroupVersion || env.Kind != KindSigned {
+		return nil, "", fmt.Errorf("%w: envelope: want apiVersion %s and kind %s", ErrSignature, api.GroupVersion, KindSigned)
+	}
+	doc, err = base64.StdEncoding.DecodeString(env.Payload)
+	if err != nil {
+		return nil, env.KeyID, fmt.Errorf("%w: envelope payload is not base64: %w", ErrSignature, err)
+	}
+	if keys == nil {
+		return doc, env.KeyID, nil
+	}
+	pub, ok := keys[env.KeyID]
+	if !ok {
+		return nil, env.KeyID, fmt.Errorf("%w: key id %q is not trusted", ErrSignature, env.KeyID)
+	}
+	sig, err := base64.StdEncoding.DecodeString(env.Signature)
+	if err != nil || len(sig) != ed25519.SignatureSize {
+		return nil, env.KeyID, fmt.Errorf("%w: signature is not the base64 of %d bytes", ErrSignature, ed25519.SignatureSize)
+	}
+	if !ed25519.Verify(pub, doc, sig) {
+		return nil, env.KeyID, fmt.Errorf("%w: signature does not verify with key %q", ErrSignature, env.KeyID)
+	}
+	return doc, env.KeyID, nil
+}

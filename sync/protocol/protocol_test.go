@@ -1,0 +1,185 @@
+package protocol
+
+import (
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/outpost-edge/outpost/api"
+)
+
+func doc(gen int64, pods ...string) []byte {
+	var ps []string
+	for _, p := range pods {
+		ps = append(ps, fmt.Sprintf(`{"metadata":{"name":%q},"spec":{"containers":[{"name":"c","image":"busybox:1"}]}}`, p))
+	}
+	return fmt.Appendf(nil, `{"apiVersion":"outpost.dev/v1","kind":"NodeState","generation":%d,"pods":[%s]}`, gen, strings.Join(ps, ","))
+}
+
+func TestDecode(t *testing.T) {
+	pub, priv, _ := ed25519.GenerateKey(nil)
+	_, other, _ := ed25519.GenerateKey(nil)
+	keys := Keys{"k1": pub}
+	sign := func(id string, k ed25519.PrivateKey, d []byte) []byte {
+		b, err := Sign(id, k, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	tampered := func() []byte {
+		var env Signed
+		_ = json.Unmarshal(sign("k1", priv, doc(3, "a")), &env)
+		env.Payload = base64.StdEncoding.EncodeToString(doc(3, "evil"))
+		b, _ := json.Marshal(env)
+		return b
+	}()
+	tests := []struct {
+		name     string
+		payload  []byte
+		keys     Keys
+		want     error  // nil: accepted
+		pods     string // accepted: the pod names
+		verified bool
+		msg      string // part of the error text
+	}{
+		{"plain without keys", doc(2, "a", "b"), nil, nil, "a,b", false, ""},
+		{"signed without keys is unwrapped", sign("k9", other, doc(2, "a")), nil, nil, "a", false, ""},
+		{"signed with keys", sign("k1", priv, doc(4, "x")), keys, nil, "x", true, ""},
+		{"empty", nil, nil, ErrEmpty, "", false, "empty payload"},
+		{"empty with keys", []byte{}, keys, ErrEmpty, "", false, ""},
+		{"unsigned with keys", doc(2, "a"), keys, ErrSignature, "", false, "not a Signed envelope"},
+		{"unknown key", sign("k2", priv, doc(2, "a")), keys, ErrSignature, "", false, `"k2" is not trusted`},
+		{"forged", sign("k1", other, doc(2, "a")), keys, ErrSignature, "", false, "does not verify"},
+		{"tampered payload", tampered, keys, ErrSignature, "", false, "does not verify"},
+		{"envelope with extra field", []byte(`{"apiVersion":"outpost.dev/v1","kind":"Signed","keyId":"k1","payload":"","signature":"","x":1}`), keys, ErrSignature, "", false, "unknown field"},
+		{"oversized", make([]byte, MaxPayloadBytes+1), nil, ErrTooLarge, "", false, "more than"},
+		{"malformed json", []byte(`{"apiVersion":"outpost.dev/v1","kind":"NodeState",`), nil, ErrInvalid, "", false, "cannot parse"},
+		{"invalid spec", []byte(`{"apiVersion":"outpost.dev/v1","kind":"NodeState","generation":1,"pods":[{"metadata":{"name":"a"},"spec":{"containers":[{"name":"c"}]}}]}`),
+			nil, ErrInvalid, "", false, "pods[a].spec.containers[0].image"},
+		{"signed invalid spec", sign("k1", priv, []byte(`{"apiVersion":"outpost.dev/v1","kind":"NodeState","generation":0}`)), keys, ErrInvalid, "", false, "generation"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := Decode(tt.payload, tt.keys)
+			if tt.want == nil {
+				if err != nil {
+					t.Fatalf("Decode: %v", err)
+				}
+				var names []string
+				for _, p := range d.State.Pods {
+					names = append(names, p.Metadata.Name)
+				}
+				if got := strings.Join(names, ","); got != tt.pods || d.Verified != tt.verified {
+					t.Fatalf("pods %q verified %v, want %q %v", got, d.Verified, tt.pods, tt.verified)
+				}
+				return
+			}
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("Decode = %v, want %v", err, tt.want)
+			}
+			if Reason(err) != tt.want.Error() {
+				t.Fatalf("Reason = %s, want %s", Reason(err), tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.msg) {
+				t.Fatalf("error %q does not mention %q", err, tt.msg)
+			}
+		})
+	}
+}
+
+func TestInvalidErrorKeepsFieldPaths(t *testing.T) {
+	_, err := Decode([]byte(`{"apiVersion":"outpost.dev/v1","kind":"NodeState","generation":1,"pods":[{"metadata":{"name":"a"},"spec":{}}]}`), nil)
+	var ie *InvalidError
+	if !errors.As(err, &ie) || len(ie.Errs) == 0 || ie.Errs[0].Path == "" {
+		t.Fatalf("err = %#v, want an InvalidError with paths", err)
+	}
+	if !errors.Is(err, api.ErrInvalid) {
+		t.Fatal("not api.ErrInvalid")
+	}
+}
+
+func TestParseKeys(t *testing.T) {
+	pub, _, _ := ed25519.GenerateKey(nil)
+	good := base64.StdEncoding.EncodeToString(pub)
+	tests := []struct {
+		name string
+		in   map[string]string
+		ok   bool
+	}{
+		{"one key", map[string]string{"a": good}, true},
+		{"none", nil, true},
+		{"not base64", map[string]string{"a": "!!"}, false},
+		{"short", map[string]string{"a": base64.StdEncoding.EncodeToString(pub[:5])}, false},
+		{"empty id", map[string]string{"": good}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseKeys(tt.in)
+			if (err == nil) != tt.ok {
+				t.Fatalf("ParseKeys = %v, want ok %v", err, tt.ok)
+			}
+		})
+	}
+}
+
+func TestTopics(t *testing.T) {
+	tp, err := NewTopics("", "n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tp.NodeDesired(); got != "outpost/v1/nodes/n1/desired" {
+		t.Fatalf("NodeDesired = %s", got)
+	}
+	tests := []struct {
+		topic string
+		ok    bool
+		group string
+	}{
+		{"outpost/v1/nodes/n1/desired", true, ""},
+		{"outpost/v1/groups/edge/desired", true, "edge"},
+		{"outpost/v1/nodes/n2/desired", false, ""},
+		{"outpost/v1/groups/edge/status", false, ""},
+		{"outpost/v1/groups/a/b/desired", false, ""},
+		{"other/groups/edge/desired", false, ""},
+	}
+	for _, tt := range tests {
+		got, ok := tp.ParseDesired(tt.topic)
+		if ok != tt.ok || got.Group != tt.group {
+			t.Errorf("ParseDesired(%s) = %+v %v, want %q %v", tt.topic, got, ok, tt.group, tt.ok)
+		}
+	}
+	for _, bad := range [][2]string{{"a/+/b", "n"}, {"/a", "n"}, {"a/", "n"}, {"a", "n/1"}, {"a", "#"}, {"$SYS", "n"}, {"a", ""}} {
+		if _, err := NewTopics(bad[0], bad[1]); !errors.Is(err, ErrTopic) {
+			t.Errorf("NewTopics(%q, %q) = %v, want ErrTopic", bad[0], bad[1], err)
+		}
+	}
+}
+
+func TestEventPayload(t *testing.T) {
+	tests := []struct {
+		in, want string
+		ok       bool
+	}{
+		{`{"type":"Normal","reason":"R"}`, `{"node":"n\"1","seq":7,"type":"Normal","reason":"R"}`, true},
+		{` {} `, `{"node":"n\"1","seq":7}`, true},
+		{`[1]`, "", false},
+		{`{"a":`, "", false},
+	}
+	for _, tt := range tests {
+		got, err := EventPayload(`n"1`, 7, []byte(tt.in))
+		if (err == nil) != tt.ok || string(got) != tt.want {
+			t.Errorf("EventPayload(%s) = %s, %v; want %s", tt.in, got, err, tt.want)
+			continue
+		}
+		if tt.ok {
+			if seq, err := EventSeq(got); err != nil || seq != 7 {
+				t.Errorf("EventSeq = %d, %v", seq, err)
+			}
+		}
+	}
+}

@@ -1,0 +1,34 @@
+// Package report sends what the node has to say over a connected link: the
+// status snapshot (coalesced, at most once per interval, a heartbeat when
+// nothing changed) and the store's outbox (events and anything else queued
+// while offline), in order, acknowledging each outbox message only after the
+// broker acknowledged it.
+//
+// It reads the store and hands messages to a Publisher; it knows nothing of
+// the broker client.
+package report
+
+import (
+	"context"
+	"time"
+)
+
+// Publisher hands one message to the broker client and returns at once; the
+// returned wait blocks until the broker acknowledged the message (QoS 1), the
+// connection is gone, or ctx is done.
+type Publisher interface {
+	Publish(topic string, qos byte, retain bool, payload []byte) (wait func(ctx context.Context) error)
+}
+
+// Clock is the time source; tests inject one.
+type Clock interface {
+	Now() time.Time
+	// After is time.After.
+	After(d time.Duration) <-chan time.Time
+}
+
+// RealClock is the wall clock.
+type RealClock struct{}
+
+func (RealClock) Now() time.Time                         { return time.Now() }
+func (RealClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
