@@ -19,6 +19,7 @@ import (
 	"github.com/outpost-edge/outpost/agent/nodestatus"
 	"github.com/outpost-edge/outpost/api"
 	"github.com/outpost-edge/outpost/runtime/images"
+	"github.com/outpost-edge/outpost/sync/mqttlink"
 )
 
 // DefaultPath is where the agent looks for its configuration.
@@ -45,6 +46,8 @@ type Config struct {
 	Images     Images     `yaml:"images"`
 	Pods       Pods       `yaml:"pods"`
 	Node       Node       `yaml:"node"`
+	// MQTT is the link to the control plane; off while no broker is set.
+	MQTT mqttlink.Config `yaml:"mqtt"`
 }
 
 // Node sizes what the node offers to pods and when it is under pressure.
@@ -165,6 +168,7 @@ func Default() Config {
 		Pods:       Pods{BackoffInitial: 10 * time.Second, BackoffMax: 5 * time.Minute, BackoffReset: 10 * time.Minute},
 		Node: Node{MaxPods: 110, ReservedCPU: api.MustParseQuantity("100m"), ReservedMemory: api.MustParseQuantity("128Mi"),
 			EvictionHard: []string{"memory.available<100Mi", "nodefs.available<10%", "nodefs.inodesFree<5%", "pid.available<5%"}},
+		MQTT: mqttlink.DefaultConfig(),
 	}
 }
 
@@ -272,6 +276,9 @@ func (c *Config) Validate() error {
 		if _, err := nodestatus.ParseThreshold(e); err != nil {
 			bad(fmt.Sprintf("node.evictionHard[%d]", i), "%v", err)
 		}
+	}
+	if err := c.MQTT.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if p := c.Pods; p.BackoffInitial <= 0 || p.BackoffMax < p.BackoffInitial || p.BackoffReset <= 0 {
 		bad("pods.backoffInitial", "backoffInitial must be positive, backoffMax at least backoffInitial, backoffReset positive")

@@ -31,6 +31,7 @@ import (
 	"github.com/outpost-edge/outpost/runtime/images"
 	"github.com/outpost-edge/outpost/runtime/logs"
 	"github.com/outpost-edge/outpost/store"
+	"github.com/outpost-edge/outpost/sync/mqttlink"
 )
 
 // Image garbage collection cadence, and how long an abandoned partial
@@ -197,7 +198,25 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 		log.Error().Err(err).Msg("syncing static manifests")
 	}
 	go watcher.Run(ctx)
-	local := localapi.New(&localapi.StoreBackend{Store: st, Runtime: rt, Static: localapi.NewManifestDir(cfg.ManifestDir, log)},
+	backend := &localapi.StoreBackend{Store: st, Runtime: rt, Static: localapi.NewManifestDir(cfg.ManifestDir, log)}
+	if cfg.MQTT.Enabled() {
+		link, err := mqttlink.New(st, cfg.MQTT, mqttlink.Params{NodeName: cfg.NodeName, Groups: cfg.Groups, AgentVersion: version, Logger: log})
+		if err != nil {
+			return err
+		}
+		backend.Link = func(context.Context) localapi.LinkState {
+			s := link.State()
+			return localapi.LinkState{State: s.State, LastConnect: s.LastConnect, LastError: s.LastError, OutboxDepth: s.OutboxDepth}
+		}
+		go func() {
+			if err := link.Run(ctx); err != nil {
+				log.Error().Err(err).Msg("control plane link stopped")
+			}
+		}()
+	} else {
+		log.Info().Msg("no MQTT broker configured: running from local state only")
+	}
+	local := localapi.New(backend,
 		localapi.Options{Socket: socketPath, DataDir: cfg.DataDir, NodeName: cfg.NodeName, Started: began, Logger: log})
 	go func() {
 		if err := local.Run(ctx); err != nil {

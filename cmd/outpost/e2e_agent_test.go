@@ -123,6 +123,9 @@ func pidOfPod(t testing.TB, n *node, pod string) int {
 // brings it back from the store alone.
 func TestE2EColdBoot(t *testing.T) {
 	n := newNode(t)
+	// A control plane is configured but cannot be reached (no network at
+	// all in the agent's namespace): the agent must not wait for it.
+	n.appendConfig("mqtt: {brokers: [\"tcp://127.0.0.1:1\"]}\n")
 	ns, err := api.ParseManifest([]byte(httpdPod("remote", "from-the-store")))
 	if err != nil {
 		t.Fatal(err)
@@ -156,6 +159,9 @@ func TestE2EColdBoot(t *testing.T) {
 	n.waitServes("remote", "from-the-store")
 	if second := n.httpdPIDs(); slices.Equal(first, second) {
 		t.Fatal("the pod was not restarted after the power cut (same PID)")
+	}
+	if out, err := n.cli("status"); err != nil || !strings.Contains(out, "Link:") || strings.Contains(out, "not configured") {
+		t.Errorf("status does not show the configured, unreachable link: %v\n%s", err, out)
 	}
 	n.stop()
 }
