@@ -27,6 +27,9 @@ type Options struct {
 	// DefaultGrace stops containers of pods whose spec is unknown (found
 	// running at start but no longer desired). Default 30 s.
 	DefaultGrace time.Duration
+	// KeepLogs keeps a removed pod's logs (the caller prunes them after
+	// its retention) instead of deleting them with the pod.
+	KeepLogs bool
 }
 
 // Agent reconciles the store's desired pods with the runtime.
@@ -38,6 +41,7 @@ type Agent struct {
 	backoff      Backoff
 	admitFn      AdmitFunc
 	defaultGrace time.Duration
+	keepLogs     bool
 	rec          *recorder
 	status       *statusManager
 
@@ -66,7 +70,7 @@ func New(opts Options) *Agent {
 	log := opts.Logger.With().Str("component", "agent").Logger()
 	a := &Agent{
 		store: opts.Store, rt: opts.Runtime, log: log, clock: opts.Clock, backoff: opts.Backoff,
-		admitFn: opts.Admit, defaultGrace: opts.DefaultGrace,
+		admitFn: opts.Admit, defaultGrace: opts.DefaultGrace, keepLogs: opts.KeepLogs,
 		rec:     &recorder{store: opts.Store, log: log, clock: opts.Clock},
 		status:  newStatusManager(opts.Store, log),
 		workers: map[string]*podWorker{}, byID: map[string]*podWorker{}, conflicts: map[string]bool{}, admitted: map[string]*api.Pod{}, early: map[string]runtime.Event{},

@@ -138,6 +138,11 @@ func (w *podWorker) startContainer(ctx context.Context, c *api.Container, st *ct
 	st.image, st.imageID = started.Image, started.ImageID
 	st.waitReason, st.waitMessage = "", ""
 	w.a.remember(started.ID, w)
+	if started.Pulled {
+		w.a.rec.normal(ctx, w.object(), ReasonPulled, "successfully pulled image %q", c.Image)
+	} else if st.attempt == 0 {
+		w.a.rec.normal(ctx, w.object(), ReasonPulled, "container image %q already present on the node", c.Image)
+	}
 	w.a.rec.normal(ctx, w.object(), ReasonStarted, "started container %s (attempt %d)", c.Name, st.attempt)
 	w.startProbes(ctx, c, st)
 }

@@ -272,7 +272,7 @@ func (w *podWorker) terminatePod(ctx context.Context) {
 		return // the agent is stopping: the next one finishes the job
 	}
 	w.removeContainers(ctx)
-	if err := w.a.rt.RemovePod(ctx, w.uid, false); err != nil {
+	if err := w.a.rt.RemovePod(ctx, w.uid, w.a.keepLogs); err != nil {
 		w.log.Warn().Err(err).Msg("removing the pod's sandbox")
 	}
 	if w.pod != nil {

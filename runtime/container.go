@@ -37,6 +37,8 @@ type Started struct {
 	LogPath   string
 	Image     string
 	ImageID   string
+	// Pulled is true when the image was pulled for this start.
+	Pulled bool
 }
 
 // StartContainer ensures the image, creates the container with its labels
@@ -49,11 +51,11 @@ func (r *Runtime) StartContainer(ctx context.Context, req StartRequest) (Started
 	id := containerID(req.Ref.UID, c.Name, req.Attempt)
 	logPath := podfiles.Dir(req.Sandbox.Dir).ContainerLog(c.Name, req.Attempt)
 
-	img, err := r.ensureImage(ctx, c.Image, c.ImagePullPolicy)
+	img, pulled, err := r.ensureImage(ctx, c.Image, c.ImagePullPolicy)
 	if err != nil {
 		return Started{}, err
 	}
-	started := Started{ID: id, LogPath: logPath, Image: img.Name(), ImageID: img.Target().Digest.String()}
+	started := Started{ID: id, LogPath: logPath, Image: img.Name(), ImageID: img.Target().Digest.String(), Pulled: pulled}
 
 	cont, err := r.client.LoadContainer(ctx, id)
 	switch {
@@ -152,20 +154,20 @@ func imageConfig(ctx context.Context, img client.Image, out *ocispec.Image) erro
 
 // ensureImage finds the image locally. Pulling from registries is added by
 // the images package's Puller when the configuration names registries.
-func (r *Runtime) ensureImage(ctx context.Context, ref, policy string) (client.Image, error) {
+func (r *Runtime) ensureImage(ctx context.Context, ref, policy string) (client.Image, bool, error) {
 	if r.pull != nil {
 		return r.pull(ctx, ref, policy)
 	}
 	for _, name := range imageNames(ref) {
 		img, err := r.client.GetImage(ctx, name)
 		if err == nil {
-			return img, nil
+			return img, false, nil
 		}
 		if !errdefs.IsNotFound(err) {
-			return nil, err
+			return nil, false, err
 		}
 	}
-	return nil, fmt.Errorf("image %s: %w", ref, ErrImageNotPresent)
+	return nil, false, fmt.Errorf("image %s: %w", ref, ErrImageNotPresent)
 }
 
 // ErrImageNotPresent is returned when an image is neither local nor pullable.

@@ -164,8 +164,9 @@ func (r *Runtime) ImportDir(ctx context.Context, dir string) error {
 	return errors.Join(errs...)
 }
 
-// PullFunc ensures an image is present, pulling it as policy says.
-type PullFunc func(ctx context.Context, ref, policy string) (client.Image, error)
+// PullFunc ensures an image is present, pulling it as policy says; pulled
+// tells whether it came from a registry in this call.
+type PullFunc func(ctx context.Context, ref, policy string) (img client.Image, pulled bool, err error)
 
 // SetPuller makes the runtime pull missing images with pull (registries,
 // credentials, backoff); without one, only local images are used.

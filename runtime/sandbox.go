@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -221,4 +223,48 @@ func removeAllBut(dir, keep string) error {
 		}
 	}
 	return nil
+}
+
+// PruneLogs removes the directories of removed pods (kept for their logs by
+// RemovePod(keepLogs)) whose logs were last written more than retention
+// ago. It returns how many it removed.
+func (r *Runtime) PruneLogs(retention time.Duration) (int, error) {
+	root := filepath.Join(r.cfg.DataDir, "pods")
+	entries, err := os.ReadDir(root)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	removed := 0
+	cutoff := time.Now().Add(-retention)
+	for _, e := range entries {
+		dir := podfiles.Dir(filepath.Join(root, e.Name()))
+		if _, err := os.Stat(dir.Hosts()); err == nil {
+			continue // a live pod
+		}
+		if newest(dir.Logs()).After(cutoff) {
+			continue
+		}
+		if err := os.RemoveAll(string(dir)); err != nil {
+			return removed, err
+		}
+		removed++
+	}
+	return removed, nil
+}
+
+// newest is the latest modification time of a file under dir.
+func newest(dir string) time.Time {
+	var t time.Time
+	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil {
+			if info, err := d.Info(); err == nil && info.ModTime().After(t) {
+				t = info.ModTime()
+			}
+		}
+		return nil
+	})
+	return t
 }

@@ -108,6 +108,9 @@ type Runtime struct {
 	LogMaxSize string `yaml:"logMaxSize"`
 	// LogMaxFiles bounds a container's log files, the live one included.
 	LogMaxFiles int `yaml:"logMaxFiles"`
+	// PodLogRetention keeps a deleted pod's logs this long; 0 deletes
+	// them with the pod.
+	PodLogRetention time.Duration `yaml:"podLogRetention"`
 }
 
 // Images configures registries and image garbage collection.
@@ -256,6 +259,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := c.LogMaxSize(); err != nil {
 		bad("runtime.logMaxSize", "%v", err)
+	}
+	if c.Runtime.PodLogRetention < 0 {
+		bad("runtime.podLogRetention", "must not be negative")
 	}
 	if c.Runtime.LogMaxFiles < 1 {
 		bad("runtime.logMaxFiles", "must be at least 1")

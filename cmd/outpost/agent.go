@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	containerd "github.com/containerd/containerd/v2/client"
 	ctrdversion "github.com/containerd/containerd/v2/version"
 	"github.com/rs/zerolog"
 
@@ -148,7 +149,13 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 	if err != nil {
 		return err
 	}
-	rt.SetPuller(puller.Ensure)
+	rt.SetPuller(func(ctx context.Context, ref, policy string) (containerd.Image, bool, error) {
+		res, err := puller.EnsureResult(ctx, ref, policy)
+		if res.Offline != nil {
+			log.Warn().Err(res.Offline).Str("image", ref).Msg("registry unreachable: using the image already on the node")
+		}
+		return res.Image, res.Pulled, err
+	})
 	gc, err := images.NewGC(rt.Client(), images.GCConfig{
 		Usage:       images.FilesystemUsage(cfg.DataDir),
 		HighPercent: cfg.Images.GCHighPercent, LowPercent: cfg.Images.GCLowPercent, Logger: log,
@@ -158,6 +165,15 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 	}
 	go gc.Run(ctx, imageGCInterval)
 	go pruneLeases(ctx, puller, log)
+	if cfg.Runtime.PodLogRetention > 0 {
+		go every(ctx, time.Hour, func() {
+			if n, err := rt.PruneLogs(cfg.Runtime.PodLogRetention); err != nil {
+				log.Warn().Err(err).Msg("pruning logs of deleted pods")
+			} else if n > 0 {
+				log.Info().Int("pods", n).Msg("pruned logs of deleted pods")
+			}
+		})
+	}
 
 	collector := nodestatus.New(nodestatus.Config{
 		NodeName: cfg.NodeName, DataDir: cfg.DataDir, MaxPods: cfg.Node.MaxPods,
@@ -173,7 +189,8 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 	}
 	nodeState.Store(&first)
 	ag := agent.New(agent.Options{Store: st, Runtime: rt, Logger: log,
-		Backoff: agent.Backoff{Initial: cfg.Pods.BackoffInitial, Max: cfg.Pods.BackoffMax, Reset: cfg.Pods.BackoffReset},
+		Backoff:  agent.Backoff{Initial: cfg.Pods.BackoffInitial, Max: cfg.Pods.BackoffMax, Reset: cfg.Pods.BackoffReset},
+		KeepLogs: cfg.Runtime.PodLogRetention > 0,
 		Admit: func(pod *api.Pod, admitted []*api.Pod) (bool, string, string) {
 			return admission.Admit(*nodeState.Load(), admitted, pod)
 		},
@@ -277,4 +294,18 @@ func pruneLeases(ctx context.Context, p *images.Puller, log zerolog.Logger) {
 // errNoAgent explains a CLI command that needs the agent's containerd.
 func errNoAgent(addr string, err error) error {
 	return fmt.Errorf("cannot reach the agent's containerd at %s (is `outpost agent` running?): %w", addr, err)
+}
+
+// every runs f now and then every interval until ctx is done.
+func every(ctx context.Context, interval time.Duration, f func()) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		f()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
