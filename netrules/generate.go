@@ -1,0 +1,325 @@
+package netrules
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strconv"
+
+	"github.com/google/nftables"
+	"golang.org/x/sys/unix"
+)
+
+// Names in the table. Chain names are nft identifiers (no quoting: nft
+// 1.0.6 does not accept quoted names after goto), so none is a keyword.
+const (
+	mapServiceIPs         = "service-ips"
+	mapServiceNodePorts   = "service-nodeports"
+	mapNoEndpointIPs      = "no-endpoint-services"
+	mapNoEndpointNodePort = "no-endpoint-nodeports"
+
+	chainFilterPrerouting = "filter-prerouting"
+	chainFilterOutput     = "filter-output"
+	chainEndpointsCheck   = "endpoints-check"
+	chainNoEndpoints      = "no-endpoints"
+	chainNATPrerouting    = "nat-prerouting"
+	chainNATOutput        = "nat-output"
+	chainServices         = "services"
+	chainNATPostrouting   = "nat-postrouting"
+)
+
+// Base chain priorities: the no-endpoint check runs before DNAT rewrites
+// the destination it looks at.
+const (
+	prioDstNAT        = -100
+	prioEndpointCheck = prioDstNAT - 10
+	prioSrcNAT        = 100
+)
+
+var loopback = netip.MustParsePrefix("127.0.0.0/8")
+
+// mapDef is one of the table's named verdict maps.
+type mapDef struct {
+	name   string
+	byAddr bool // key is ip daddr . l4proto . dport; else l4proto . dport
+}
+
+var maps = []mapDef{
+	{mapServiceIPs, true},
+	{mapServiceNodePorts, false},
+	{mapNoEndpointIPs, true},
+	{mapNoEndpointNodePort, false},
+}
+
+func (m mapDef) keyType() nftables.SetDatatype {
+	if m.byAddr {
+		return nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetProto, nftables.TypeInetService)
+	}
+	return nftables.MustConcatSetType(nftables.TypeInetProto, nftables.TypeInetService)
+}
+
+func byAddr(set string) bool { return set == mapServiceIPs || set == mapNoEndpointIPs }
+
+// baseChain hooks a chain into the kernel's packet path.
+type baseChain struct {
+	typ  nftables.ChainType
+	hook string // prerouting, output or postrouting
+	prio int32
+}
+
+type chain struct {
+	name  string
+	base  *baseChain
+	rules []rule
+}
+
+type setKey struct {
+	addr  netip.Addr // invalid in the node port maps
+	proto uint8
+	port  uint16
+}
+
+// elem is one element of a named map: key -> goto chain.
+type elem struct {
+	set   string
+	key   setKey
+	chain string
+}
+
+// unit is what one service port or one host port contributes: an entry
+// chain (its key) and the chains behind it. Its model decides whether a
+// partial sync must touch it.
+type unit struct {
+	name   string
+	sp     *servicePort
+	hp     *hostPort
+	chains []chain
+	reused bool // chains taken unchanged from the previous ruleset
+}
+
+func (u *unit) sameModel(o *unit) bool {
+	switch {
+	case u.sp != nil && o.sp != nil:
+		a, b := u.sp, o.sp
+		return a.service == b.service && a.proto == b.proto && a.port == b.port && a.vip == b.vip &&
+			slices.EqualFunc(a.endpoints, b.endpoints, func(x, y Endpoint) bool {
+				return x.IP == y.IP && x.Port == y.Port && x.Ready == y.Ready
+			})
+	case u.hp != nil && o.hp != nil:
+		return *u.hp == *o.hp
+	}
+	return false
+}
+
+// ruleset is the whole table as generated: the fixed chains, one unit per
+// service port and host port, and the map elements that lead to them.
+type ruleset struct {
+	static    []chain
+	units     []*unit // by name
+	byName    map[string]*unit
+	elems     []elem
+	services  []servicePort
+	hostPorts []hostPort
+	conflicts []string // what could not be programmed, and why
+}
+
+// staticChains are the hooks and dispatch chains; they depend only on the
+// configuration.
+func staticChains(cfg Config) []chain {
+	local := rule{matchLocal{}}
+	if !cfg.LocalhostNodePorts {
+		local = append(local, matchIP{offset: daddr, prefix: loopback, neg: true})
+	}
+	pods := cfg.PodCIDR
+	post := []rule{
+		// Pod to service (or node port, or host port) back onto the
+		// bridge, hairpin included: the reply must come through the node.
+		{matchIP{offset: saddr, prefix: pods}, matchCt{dnat: true}, matchOif{name: cfg.BridgeName}, masquerade{}},
+		// Egress: pods leaving the pod network through another interface.
+		{matchIP{offset: saddr, prefix: pods}, matchIP{offset: daddr, prefix: pods, neg: true},
+			matchOif{name: cfg.BridgeName, neg: true}, masquerade{}},
+	}
+	if cfg.LocalhostNodePorts {
+		// 127.0.0.1 as a source cannot leave the host (and needs
+		// route_localnet to be routed at all).
+		post = append(post, rule{matchIP{offset: saddr, prefix: loopback}, matchCt{dnat: true}, masquerade{}})
+	}
+	newConn := rule{matchCt{}, verdict{chain: chainEndpointsCheck}}
+	toServices := rule{verdict{chain: chainServices}}
+	return []chain{
+		{name: chainFilterPrerouting, base: &baseChain{nftables.ChainTypeFilter, "prerouting", prioEndpointCheck}, rules: []rule{newConn}},
+		{name: chainFilterOutput, base: &baseChain{nftables.ChainTypeFilter, "output", prioEndpointCheck}, rules: []rule{newConn}},
+		{name: chainEndpointsCheck, rules: []rule{
+			{vmapLookup{byAddr: true, set: mapNoEndpointIPs}},
+			append(slices.Clone(local), vmapLookup{set: mapNoEndpointNodePort}),
+		}},
+		{name: chainNoEndpoints, rules: []rule{
+			{matchL4{unix.IPPROTO_TCP}, counter{}, reject{tcp: true}},
+			{counter{}, reject{}},
+		}},
+		{name: chainNATPrerouting, base: &baseChain{nftables.ChainTypeNAT, "prerouting", prioDstNAT}, rules: []rule{toServices}},
+		{name: chainNATOutput, base: &baseChain{nftables.ChainTypeNAT, "output", prioDstNAT}, rules: []rule{toServices}},
+		{name: chainServices, rules: []rule{
+			{vmapLookup{byAddr: true, set: mapServiceIPs}},
+			append(slices.Clone(local), vmapLookup{set: mapServiceNodePorts}),
+		}},
+		{name: chainNATPostrouting, base: &baseChain{nftables.ChainTypeNAT, "postrouting", prioSrcNAT}, rules: post},
+	}
+}
+
+func serviceChainName(sp *servicePort) string {
+	return "svc-" + sp.service + "-" + protoName(sp.proto) + "-" + strconv.Itoa(int(sp.port))
+}
+
+func endpointChainName(sp *servicePort, ep Endpoint) string {
+	return "ep-" + sp.service + "-" + protoName(sp.proto) + "-" + strconv.Itoa(int(sp.port)) +
+		"-" + ep.IP.String() + "-" + strconv.Itoa(int(ep.Port))
+}
+
+func hostPortChainName(hp *hostPort) string {
+	n := "hostport-" + protoName(hp.proto) + "-"
+	if hp.hostIP.IsValid() {
+		n += hp.hostIP.String() + "-"
+	}
+	return n + strconv.Itoa(int(hp.port))
+}
+
+// serviceChains: the service chain spreads new connections over one chain
+// per ready endpoint, each a DNAT. With no ready endpoint the service chain
+// stays empty and the maps send the service to no-endpoints instead.
+func serviceChains(sp *servicePort) []chain {
+	svc := chain{name: serviceChainName(sp)}
+	var eps []chain
+	var targets []string
+	for _, ep := range sp.endpoints {
+		if !ep.Ready {
+			continue
+		}
+		name := endpointChainName(sp, ep)
+		targets = append(targets, name)
+		eps = append(eps, chain{name: name, rules: []rule{{matchL4{sp.proto}, counter{}, dnat{ep.IP, ep.Port}}}})
+	}
+	switch len(targets) {
+	case 0:
+	case 1:
+		svc.rules = []rule{{verdict{goTo: true, chain: targets[0]}}}
+	default:
+		svc.rules = []rule{{spread{targets}}}
+	}
+	return append([]chain{svc}, eps...)
+}
+
+func hostPortChains(hp *hostPort) []chain {
+	return []chain{{name: hostPortChainName(hp), rules: []rule{{matchL4{hp.proto}, counter{}, dnat{hp.ip, hp.target}}}}}
+}
+
+func readyCount(sp *servicePort) int {
+	n := 0
+	for _, ep := range sp.endpoints {
+		if ep.Ready {
+			n++
+		}
+	}
+	return n
+}
+
+// generate builds the ruleset. Units whose model equals prev's reuse its
+// chains, so a partial sync costs what changed, not what exists. When two
+// things claim one map key (a node port and a host port, two host ports),
+// the first in order wins: services by name, then host ports by pod name.
+func generate(cfg Config, sps []servicePort, hps []hostPort, prev *ruleset) *ruleset {
+	rs := &ruleset{services: sps, hostPorts: hps, byName: make(map[string]*unit, len(sps)+len(hps))}
+	if prev != nil {
+		rs.static = prev.static
+	} else {
+		rs.static = staticChains(cfg)
+	}
+	type claim struct {
+		byAddr bool
+		key    setKey
+	}
+	owner := map[claim]string{}
+	take := func(set string, key setKey, target, who string) {
+		c := claim{byAddr(set), key}
+		if o, ok := owner[c]; ok {
+			rs.conflicts = append(rs.conflicts, fmt.Sprintf("%s: %s/%d already taken by %s", who, protoName(key.proto), key.port, o))
+			return
+		}
+		owner[c] = who
+		rs.elems = append(rs.elems, elem{set: set, key: key, chain: target})
+	}
+	add := func(u *unit, build func() []chain) bool {
+		if _, dup := rs.byName[u.name]; dup {
+			rs.conflicts = append(rs.conflicts, u.name+": defined twice")
+			return false
+		}
+		if o := prev.unit(u.name); o != nil && u.sameModel(o) {
+			u.chains, u.reused = o.chains, true
+		} else {
+			u.chains = build()
+		}
+		rs.units = append(rs.units, u)
+		rs.byName[u.name] = u
+		return true
+	}
+	for i := range sps {
+		sp := &sps[i]
+		u := &unit{name: serviceChainName(sp), sp: sp}
+		if !add(u, func() []chain { return serviceChains(sp) }) {
+			continue
+		}
+		ipSet, portSet, target := mapServiceIPs, mapServiceNodePorts, u.name
+		if readyCount(sp) == 0 {
+			ipSet, portSet, target = mapNoEndpointIPs, mapNoEndpointNodePort, chainNoEndpoints
+		}
+		who := "service " + sp.service
+		take(ipSet, setKey{sp.vip, sp.proto, sp.port}, target, who)
+		if sp.nodePort != 0 {
+			take(portSet, setKey{proto: sp.proto, port: sp.nodePort}, target, who)
+		}
+	}
+	for i := range hps {
+		hp := &hps[i]
+		u := &unit{name: hostPortChainName(hp), hp: hp}
+		if !add(u, func() []chain { return hostPortChains(hp) }) {
+			continue
+		}
+		who := "host port of pod " + hp.pod
+		if hp.hostIP.IsValid() {
+			take(mapServiceIPs, setKey{hp.hostIP, hp.proto, hp.port}, u.name, who)
+		} else {
+			take(mapServiceNodePorts, setKey{proto: hp.proto, port: hp.port}, u.name, who)
+		}
+	}
+	slices.SortFunc(rs.units, func(a, b *unit) int {
+		switch {
+		case a.name < b.name:
+			return -1
+		case a.name > b.name:
+			return 1
+		}
+		return 0
+	})
+	return rs
+}
+
+func (rs *ruleset) unit(name string) *unit {
+	if rs == nil {
+		return nil
+	}
+	return rs.byName[name]
+}
+
+// chains lists every chain, fixed ones first.
+func (rs *ruleset) chains() []*chain {
+	out := make([]*chain, 0, len(rs.static)+2*len(rs.units))
+	for i := range rs.static {
+		out = append(out, &rs.static[i])
+	}
+	for _, u := range rs.units {
+		for i := range u.chains {
+			out = append(out, &u.chains[i])
+		}
+	}
+	return out
+}
