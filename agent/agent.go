@@ -30,6 +30,10 @@ type Options struct {
 	// KeepLogs keeps a removed pod's logs (the caller prunes them after
 	// its retention) instead of deleting them with the pod.
 	KeepLogs bool
+	// Rules and Allocator route services to ready pods; nil Rules leaves
+	// services unrouted.
+	Rules     Rules
+	Allocator Allocator
 }
 
 // Agent reconciles the store's desired pods with the runtime.
@@ -42,6 +46,9 @@ type Agent struct {
 	admitFn      AdmitFunc
 	defaultGrace time.Duration
 	keepLogs     bool
+	rules        Rules
+	alloc        Allocator
+	servicesWake chan struct{}
 	rec          *recorder
 	status       *statusManager
 
@@ -71,11 +78,13 @@ func New(opts Options) *Agent {
 	a := &Agent{
 		store: opts.Store, rt: opts.Runtime, log: log, clock: opts.Clock, backoff: opts.Backoff,
 		admitFn: opts.Admit, defaultGrace: opts.DefaultGrace, keepLogs: opts.KeepLogs,
+		rules: opts.Rules, alloc: opts.Allocator, servicesWake: make(chan struct{}, 1),
 		rec:     &recorder{store: opts.Store, log: log, clock: opts.Clock},
 		status:  newStatusManager(opts.Store, log),
 		workers: map[string]*podWorker{}, byID: map[string]*podWorker{}, conflicts: map[string]bool{}, admitted: map[string]*api.Pod{}, early: map[string]runtime.Event{},
 		ready: make(chan struct{}),
 	}
+	a.status.onEndpoints = a.endpointsChanged
 	return a
 }
 
@@ -93,6 +102,11 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	watch := a.store.Watch(ctx)
 	events := a.rt.Events(ctx)
+	if a.rules != nil && a.alloc != nil {
+		svcWatch := a.store.Watch(ctx)
+		a.endpointsChanged() // a first sync at start
+		go a.runServices(ctx, svcWatch)
+	}
 	observed, err := a.rt.List(ctx)
 	if err != nil {
 		return fmt.Errorf("list containers: %w", err)

@@ -23,6 +23,8 @@ type statusManager struct {
 	written map[string]api.PodStatus
 	deleted map[string]api.PodStatus // pods gone: delete their status
 	wake    chan struct{}
+	// onEndpoints is called when a pod's IP or readiness changes.
+	onEndpoints func()
 }
 
 func newStatusManager(st Store, log zerolog.Logger) *statusManager {
@@ -33,9 +35,13 @@ func newStatusManager(st Store, log zerolog.Logger) *statusManager {
 // set records a pod's latest status.
 func (m *statusManager) set(st api.PodStatus) {
 	m.mu.Lock()
+	prev, had := m.latest[st.UID]
 	m.latest[st.UID] = st
 	m.mu.Unlock()
 	m.poke()
+	if m.onEndpoints != nil && (!had || prev.PodIP != st.PodIP || podReady(prev) != podReady(st)) {
+		m.onEndpoints()
+	}
 }
 
 // remove forgets a pod and deletes its status from the store.
@@ -45,6 +51,9 @@ func (m *statusManager) remove(st api.PodStatus) {
 	m.deleted[st.UID] = st
 	m.mu.Unlock()
 	m.poke()
+	if m.onEndpoints != nil {
+		m.onEndpoints()
+	}
 }
 
 func (m *statusManager) poke() {

@@ -25,6 +25,7 @@ import (
 	"github.com/outpost-edge/outpost/agent/manifests"
 	"github.com/outpost-edge/outpost/agent/nodestatus"
 	"github.com/outpost-edge/outpost/api"
+	"github.com/outpost-edge/outpost/netrules"
 	"github.com/outpost-edge/outpost/runtime"
 	"github.com/outpost-edge/outpost/runtime/cni"
 	"github.com/outpost-edge/outpost/runtime/containerspec"
@@ -188,7 +189,19 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 		log.Warn().Err(err).Msg("node status incomplete")
 	}
 	nodeState.Store(&first)
-	ag := agent.New(agent.Options{Store: st, Runtime: rt, Logger: log,
+	// Service routing; a kernel without the nftables features it needs is
+	// reported by name, and the pods run without service routing.
+	var rules agent.Rules
+	if nr, err := netrules.New(ctx, netrules.Config{PodCIDR: cfg.PodCIDR(), BridgeName: cfg.Net.Bridge}, log); err != nil {
+		log.Error().Err(err).Msg("service routing is off")
+	} else {
+		defer nr.Close()
+		rules = nr
+		if err := netrules.EnableForwarding(); err != nil {
+			log.Warn().Err(err).Msg("enabling IPv4 forwarding for pod traffic")
+		}
+	}
+	ag := agent.New(agent.Options{Store: st, Runtime: rt, Logger: log, Rules: rules, Allocator: st,
 		Backoff:  agent.Backoff{Initial: cfg.Pods.BackoffInitial, Max: cfg.Pods.BackoffMax, Reset: cfg.Pods.BackoffReset},
 		KeepLogs: cfg.Runtime.PodLogRetention > 0,
 		Admit: func(pod *api.Pod, admitted []*api.Pod) (bool, string, string) {
