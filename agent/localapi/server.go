@@ -38,6 +38,9 @@ type Options struct {
 	Logger zerolog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// NetRules dumps the programmed service rules as nft text; nil when
+	// service routing is off.
+	NetRules func(ctx context.Context) (string, error)
 }
 
 // Server serves the local API on a unix socket.
@@ -86,6 +89,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /v1/status", s.getStatus)
 	s.mux.HandleFunc("GET /v1/events", s.listEvents)
 	s.mux.HandleFunc("POST /v1/apply", s.apply)
+	s.mux.HandleFunc("GET /v1/netrules", s.netRules)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("%w: no endpoint %s %s", ErrNotFound, r.Method, r.URL.Path))
 	})
@@ -252,4 +256,22 @@ func Listen(path string) (*net.UnixListener, error) {
 		return nil, fmt.Errorf("local api: socket: %w", err)
 	}
 	return l, nil
+}
+
+// NetRulesView is the programmed nftables table as text.
+type NetRulesView struct {
+	Text string `json:"text"`
+}
+
+func (s *Server) netRules(w http.ResponseWriter, r *http.Request) {
+	if s.opts.NetRules == nil {
+		s.fail(w, r, fmt.Errorf("%w: service routing is off (see the agent log)", ErrUnavailable))
+		return
+	}
+	text, err := s.opts.NetRules(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.writeJSON(w, http.StatusOK, NetRulesView{Text: text})
 }

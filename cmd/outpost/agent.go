@@ -192,11 +192,12 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 	// Service routing; a kernel without the nftables features it needs is
 	// reported by name, and the pods run without service routing.
 	var rules agent.Rules
+	var dumpRules func(context.Context) (string, error)
 	if nr, err := netrules.New(ctx, netrules.Config{PodCIDR: cfg.PodCIDR(), BridgeName: cfg.Net.Bridge}, log); err != nil {
 		log.Error().Err(err).Msg("service routing is off")
 	} else {
 		defer nr.Close()
-		rules = nr
+		rules, dumpRules = nr, nr.Dump
 		if err := netrules.EnableForwarding(); err != nil {
 			log.Warn().Err(err).Msg("enabling IPv4 forwarding for pod traffic")
 		}
@@ -247,7 +248,7 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 		log.Info().Msg("no MQTT broker configured: running from local state only")
 	}
 	local := localapi.New(backend,
-		localapi.Options{Socket: socketPath, DataDir: cfg.DataDir, NodeName: cfg.NodeName, Started: began, Logger: log})
+		localapi.Options{Socket: socketPath, DataDir: cfg.DataDir, NodeName: cfg.NodeName, Started: began, Logger: log, NetRules: dumpRules})
 	go func() {
 		if err := local.Run(ctx); err != nil {
 			log.Error().Err(err).Msg("local API stopped")

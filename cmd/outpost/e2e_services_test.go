@@ -90,5 +90,22 @@ spec:
 		}
 		return nil
 	})
+	out, err := n.cli("netrules", "dump")
+	if err != nil || !strings.Contains(out, "10.43.0.80") || !strings.Contains(out, "table ip outpost") {
+		t.Errorf("netrules dump: %v\n%s", err, out)
+	}
+	// `outpost cleanup` removes our table and nothing else.
+	if err := n.inAgentNet("nft", "add", "table", "inet", "someone-else"); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.inAgentNet(outpostBinary(t), "cleanup"); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.inAgentNet("nft", "list", "table", "inet", "someone-else"); err != nil {
+		t.Errorf("cleanup touched another table: %v", err)
+	}
+	if err := n.inAgentNet("nft", "list", "table", "ip", "outpost"); err == nil {
+		t.Errorf("cleanup left the outpost table")
+	}
 	n.stop()
 }

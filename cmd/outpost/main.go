@@ -37,6 +37,8 @@ var commands = map[string]command{
 	"exec":     {"run a command in a container: outpost exec POD [-c C] [-i] [-t] -- CMD...", runExec},
 	"get":      {"list pods, services or the node: outpost get pods|services|nodes [-o wide|json|yaml]", runGet},
 	"images":   {"list, import and remove images: outpost images ls|import FILE|rm REF", runImages},
+	"cleanup":  {"delete the agent's nftables table (with the agent stopped)", runCleanup},
+	"netrules": {"print the programmed service rules: outpost netrules dump", runNetrules},
 	"logs":     {"print a container's log: outpost logs POD [-c C] [-f] [--tail N] [--previous]", runLogs},
 	"status":   {"the node at a glance: health, link, sources, outbox", runStatus},
 	"validate": {"check manifests offline: outpost validate -f FILE|DIR|-", runValidate},
