@@ -135,7 +135,10 @@ func (r *Runtime) Close() error {
 
 // ImportDir imports every *.tar, *.tar.gz, *.tgz and *.tar.zst image tarball
 // in dir (air-gapped sites and device images ship their images this way).
-// A missing dir is not an error; a bad tarball is logged and skipped.
+// A tarball already imported unchanged (same size and modification time,
+// recorded in dir/.imported) is skipped, so a boot does not re-read
+// hundreds of megabytes. A missing dir is not an error; a bad tarball is
+// logged and skipped.
 func (r *Runtime) ImportDir(ctx context.Context, dir string) error {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
@@ -151,17 +154,46 @@ func (r *Runtime) ImportDir(ctx context.Context, dir string) error {
 			strings.HasSuffix(name, ".tgz") || strings.HasSuffix(name, ".tar.zst")) {
 			continue
 		}
+		info, err := e.Info()
+		if err != nil {
+			continue
+		}
+		stamp := fmt.Sprintf("%d %d\n", info.Size(), info.ModTime().UnixNano())
+		marker := filepath.Join(dir, ".imported", name)
+		if b, err := os.ReadFile(marker); err == nil && strings.HasPrefix(string(b), stamp) && r.imagesPresent(ctx, b) {
+			continue
+		}
 		began := time.Now()
 		imgs, err := images.Import(r.ctx(ctx), r.client, filepath.Join(dir, name), "")
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
+		var names []string
 		for _, img := range imgs {
+			names = append(names, img.Name())
 			r.log.Info().Str("image", img.Name()).Str("file", name).Dur("took", time.Since(began)).Msg("imported image")
+		}
+		if err := os.MkdirAll(filepath.Dir(marker), 0o755); err == nil {
+			os.WriteFile(marker, []byte(stamp+strings.Join(names, "\n")+"\n"), 0o644)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// imagesPresent reports whether the images a marker names still exist (an
+// image removed by hand or by GC is imported again).
+func (r *Runtime) imagesPresent(ctx context.Context, marker []byte) bool {
+	lines := strings.Split(strings.TrimSpace(string(marker)), "\n")
+	if len(lines) < 2 {
+		return false
+	}
+	for _, name := range lines[1:] {
+		if _, err := r.client.GetImage(r.ctx(ctx), name); err != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // PullFunc ensures an image is present, pulling it as policy says; pulled
