@@ -9,8 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/containerd/v2/pkg/oci"
+
 	"github.com/outpost-edge/outpost/runtime"
 	"github.com/outpost-edge/outpost/runtime/containerspec"
+	"github.com/outpost-edge/outpost/runtime/ctrd"
 )
 
 func hostPod(name, command string) string {
@@ -194,5 +200,33 @@ func TestAdoptAfterRestart(t *testing.T) {
 	time.Sleep(time.Second)
 	if after := strings.Count(readLog(t, o.LogPath), "tick"); after <= before {
 		t.Fatalf("log stopped growing after the restart: %d then %d lines", before, after)
+	}
+}
+
+// TestStopCreatedTask: a task created but never started (the agent stopped
+// in between) can be stopped and removed.
+func TestStopCreatedTask(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	p := pod(t, hostPod("created", "sleep 3600"))
+	nsCtx := namespaces.WithNamespace(ctx, ctrd.Namespace)
+	img, err := e.rt.Client().GetImage(nsCtx, testImage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := "created-only"
+	cont, err := e.rt.Client().NewContainer(nsCtx, id, client.WithImage(img), client.WithNewSnapshot(id, img),
+		client.WithNewSpec(oci.WithImageConfig(img)), client.WithContainerLabels(map[string]string{runtime.LabelPodUID: "x", runtime.LabelPodName: p.Metadata.Name}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cont.NewTask(nsCtx, cio.NullIO); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.rt.StopContainer(ctx, id, time.Second); err != nil {
+		t.Fatalf("stopping a created task: %v", err)
+	}
+	if err := e.rt.RemoveContainer(ctx, id); err != nil {
+		t.Fatal(err)
 	}
 }

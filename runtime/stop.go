@@ -86,8 +86,14 @@ func (r *Runtime) StopContainer(ctx context.Context, id string, grace time.Durat
 			return Exit{}, ctx.Err()
 		}
 	}
+	var delOpts []client.ProcessDeleteOpts
+	if status.Status == client.Created {
+		// Created, never started (an agent stopped between create and
+		// start): its init process exists, so it must be killed to go.
+		delOpts = append(delOpts, client.WithProcessKill)
+	}
 	r.waitIO(id)
-	st, err := task.Delete(ctx)
+	st, err := task.Delete(ctx, delOpts...)
 	if err != nil && !errdefs.IsNotFound(err) {
 		return Exit{}, fmt.Errorf("delete task %s: %w", id, err)
 	}
