@@ -120,13 +120,21 @@ func (s *Server) listServices(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	var counts map[string]EndpointCount
+	if s.opts.Endpoints != nil {
+		counts = s.opts.Endpoints()
+	}
 	out := ServiceList{Items: make([]ServiceInfo, 0, len(m.Services))}
 	for _, ds := range m.Services {
 		svc := ds.Service
 		if ip, ok := ips[svc.Metadata.Name]; ok && svc.Spec.ClusterIP == "" {
 			svc.Spec.ClusterIP = ip.String()
 		}
-		out.Items = append(out.Items, ServiceInfo{Source: string(ds.Source), Service: svc})
+		info := ServiceInfo{Source: string(ds.Source), Service: svc}
+		if c, ok := counts[svc.Metadata.Name]; ok {
+			info.Endpoints = &c
+		}
+		out.Items = append(out.Items, info)
 	}
 	s.writeJSON(w, http.StatusOK, out)
 }

@@ -41,6 +41,9 @@ type Options struct {
 	// NetRules dumps the programmed service rules as nft text; nil when
 	// service routing is off.
 	NetRules func(ctx context.Context) (string, error)
+	// Endpoints counts each routed service's endpoints; nil when service
+	// routing is off.
+	Endpoints func() map[string]EndpointCount
 }
 
 // Server serves the local API on a unix socket.

@@ -46,6 +46,14 @@ type PodDetail struct {
 type ServiceInfo struct {
 	Source  string      `json:"source"`
 	Service api.Service `json:"service"`
+	// Endpoints counts the pods behind the service, when routing is on.
+	Endpoints *EndpointCount `json:"endpoints,omitempty"`
+}
+
+// EndpointCount is how many of a service's endpoints are ready.
+type EndpointCount struct {
+	Ready int `json:"ready"`
+	Total int `json:"total"`
 }
 
 // ServiceList is the body of GET /v1/services, sorted by name.

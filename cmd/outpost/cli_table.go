@@ -145,7 +145,7 @@ func printServices(w io.Writer, l localapi.ServiceList, wide bool) error {
 	tw := newTable(w)
 	head := []string{"NAME", "TYPE", "CLUSTER-IP", "PORT(S)", "AGE"}
 	if wide {
-		head = append(head, "SELECTOR", "SOURCE")
+		head = append(head, "ENDPOINTS", "SELECTOR", "SOURCE")
 	}
 	row(tw, head...)
 	for _, s := range l.Items {
@@ -169,7 +169,11 @@ func printServices(w io.Writer, l localapi.ServiceList, wide bool) error {
 		// Services carry no creation time on a node.
 		cells := []string{s.Service.Metadata.Name, typ, orNone(spec.ClusterIP), orNone(strings.Join(ports, ",")), "<unknown>"}
 		if wide {
-			cells = append(cells, orNone(labelString(spec.Selector)), s.Source)
+			eps := "<unknown>"
+			if e := s.Endpoints; e != nil {
+				eps = fmt.Sprintf("%d/%d ready", e.Ready, e.Total)
+			}
+			cells = append(cells, eps, orNone(labelString(spec.Selector)), s.Source)
 		}
 		row(tw, cells...)
 	}

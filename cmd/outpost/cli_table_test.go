@@ -87,7 +87,8 @@ func TestPrintServicesAndNodes(t *testing.T) {
 	l := localapi.ServiceList{Items: []localapi.ServiceInfo{
 		{Source: "static", Service: api.Service{Metadata: api.ObjectMeta{Name: "web"}, Spec: api.ServiceSpec{
 			ClusterIP: "10.43.0.1", Selector: map[string]string{"app": "web", "tier": "fe"},
-			Ports: []api.ServicePort{{Port: 80, Protocol: "TCP"}, {Port: 443, NodePort: 30443, Protocol: "TCP"}}, Type: api.ServiceTypeNodePort}}},
+			Ports: []api.ServicePort{{Port: 80, Protocol: "TCP"}, {Port: 443, NodePort: 30443, Protocol: "TCP"}}, Type: api.ServiceTypeNodePort}},
+			Endpoints: &localapi.EndpointCount{Ready: 2, Total: 3}},
 		{Source: "static", Service: api.Service{Metadata: api.ObjectMeta{Name: "dns"}, Spec: api.ServiceSpec{
 			Ports: []api.ServicePort{{Port: 53, Protocol: "UDP"}}}}},
 	}}
@@ -95,9 +96,9 @@ func TestPrintServicesAndNodes(t *testing.T) {
 	if err := printServices(&b, l, true); err != nil {
 		t.Fatal(err)
 	}
-	want := `NAME   TYPE        CLUSTER-IP   PORT(S)                AGE         SELECTOR          SOURCE
-web    NodePort    10.43.0.1    80/TCP,443:30443/TCP   <unknown>   app=web,tier=fe   static
-dns    ClusterIP   <none>       53/UDP                 <unknown>   <none>            static
+	want := `NAME   TYPE        CLUSTER-IP   PORT(S)                AGE         ENDPOINTS   SELECTOR          SOURCE
+web    NodePort    10.43.0.1    80/TCP,443:30443/TCP   <unknown>   2/3 ready   app=web,tier=fe   static
+dns    ClusterIP   <none>       53/UDP                 <unknown>   <unknown>   <none>            static
 `
 	if b.String() != want {
 		t.Errorf("services:\n%s\nwant:\n%s", b.String(), want)

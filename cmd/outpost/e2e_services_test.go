@@ -90,6 +90,9 @@ spec:
 		}
 		return nil
 	})
+	if out, err := n.cli("get", "services", "-o", "wide"); err != nil || !strings.Contains(out, "10.43.0.80") || !strings.Contains(out, "2/3 ready") {
+		t.Errorf("get services -o wide: %v\n%s", err, out)
+	}
 	out, err := n.cli("netrules", "dump")
 	if err != nil || !strings.Contains(out, "10.43.0.80") || !strings.Contains(out, "table ip outpost") {
 		t.Errorf("netrules dump: %v\n%s", err, out)
