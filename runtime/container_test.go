@@ -214,7 +214,7 @@ func TestStopCreatedTask(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := "created-only"
+	id := "created-only-" + newUID()[:8] // runc's state dir is machine-wide
 	cont, err := e.rt.Client().NewContainer(nsCtx, id, client.WithImage(img), client.WithNewSnapshot(id, img),
 		client.WithNewSpec(oci.WithImageConfig(img)), client.WithContainerLabels(map[string]string{runtime.LabelPodUID: "x", runtime.LabelPodName: p.Metadata.Name}))
 	if err != nil {
