@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"time"
 
+	runcoptions "github.com/containerd/containerd/api/types/runc/options"
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
@@ -106,7 +108,7 @@ func (r *Runtime) createContainer(ctx context.Context, req StartRequest, id, log
 	}
 	sb := req.Sandbox
 	dir := podfiles.Dir(sb.Dir)
-	opts, err := containerspec.Options(containerspec.Pod{
+	specOpts, err := containerspec.Options(containerspec.Pod{
 		Spec:           req.Pod,
 		NetNSPath:      sb.NetNSPath,
 		HostsPath:      sb.HostsPath,
@@ -130,13 +132,20 @@ func (r *Runtime) createContainer(ctx context.Context, req StartRequest, id, log
 	if req.Init {
 		labels[LabelInit] = "true"
 	}
-	cont, err := r.client.NewContainer(ctx, id,
-		client.WithImage(img),
+	opts := []client.NewContainerOpts{client.WithImage(img)}
+	if r.server != nil {
+		// runc keeps its container state under our state dir (tmpfs), not
+		// in the machine-wide /run/containerd/runc: a reboot or a wiped
+		// state dir leaves nothing behind, and nothing collides with a
+		// containerd the device may also run.
+		opts = append(opts, client.WithRuntime(r.client.Runtime(), &runcoptions.Options{Root: filepath.Join(r.cfg.StateDir, "runc")}))
+	}
+	cont, err := r.client.NewContainer(ctx, id, append(opts,
 		client.WithSnapshotter(images.DefaultSnapshotter),
 		client.WithNewSnapshot(id, img),
-		client.WithNewSpec(opts...),
+		client.WithNewSpec(specOpts...),
 		client.WithContainerLabels(labels),
-	)
+	)...)
 	if err != nil {
 		return nil, fmt.Errorf("create container %s: %w", id, err)
 	}
