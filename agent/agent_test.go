@@ -114,6 +114,9 @@ spec:
 	}
 	h.rt.exit(starts[1], 0)
 	starts = h.waitStarts(4)
+	if got := strings.Join(starts[2:], " "); !strings.Contains(got, "-main-") || !strings.Contains(got, "-side-") {
+		t.Fatalf("containers started after the init containers: %s", got)
+	}
 	st := h.status("init", func(s api.PodStatus) bool { return s.Phase == api.PodRunning })
 	if st.Conditions[0].Type != api.PodInitialized || st.Conditions[0].Status != api.ConditionTrue {
 		t.Fatalf("conditions %+v", st.Conditions)

@@ -22,13 +22,10 @@ const testImage = "outpost.local/busybox:test"
 
 // env is one embedded containerd with the busybox test image imported.
 type env struct {
-	t     testing.TB
-	rt    *runtime.Runtime
-	cfg   runtime.Config
-	cache string
+	t   testing.TB
+	rt  *runtime.Runtime
+	cfg runtime.Config
 }
-
-var imageTar string
 
 func newEnv(t testing.TB, mutate func(*runtime.Config)) *env {
 	t.Helper()

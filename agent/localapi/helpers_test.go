@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/outpost-edge/outpost/api"
 	"github.com/outpost-edge/outpost/runtime"
@@ -180,9 +179,3 @@ spec:
   selector: {app: web}
   ports: [{port: 80}]
 `
-
-func ctxTimeout(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}

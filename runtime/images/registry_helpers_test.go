@@ -114,13 +114,6 @@ func (r *registry) stop() {
 	})
 }
 
-func (r *registry) port() int {
-	_, p, _ := net.SplitHostPort(r.host)
-	var n int
-	fmt.Sscan(p, &n)
-	return n
-}
-
 func (r *registry) waitReady() {
 	r.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
