@@ -143,6 +143,7 @@ func (w *podWorker) startContainer(ctx context.Context, c *api.Container, st *ct
 	} else if st.attempt == 0 {
 		w.a.rec.normal(ctx, w.object(), ReasonPulled, "container image %q already present on the node", c.Image)
 	}
+	w.a.rec.normal(ctx, w.object(), ReasonCreated, "created container %s (%s)", c.Name, started.ID)
 	w.a.rec.normal(ctx, w.object(), ReasonStarted, "started container %s (attempt %d)", c.Name, st.attempt)
 	w.startProbes(ctx, c, st)
 }
