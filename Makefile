@@ -30,7 +30,10 @@ cross:
 	GOOS=linux GOARCH=amd64 $(BUILD) -o dist/outpost-amd64 ./cmd/outpost
 	GOOS=linux GOARCH=arm64 $(BUILD) -o dist/outpost-arm64 ./cmd/outpost
 	GOOS=linux GOARCH=arm GOARM=7 $(BUILD) -o dist/outpost-armv7 ./cmd/outpost
-	$(GO) run ./packaging/checkstatic $(addprefix dist/outpost-,$(ARCHES))
+	GOOS=linux GOARCH=amd64 $(BUILD) -o dist/outpostctl-amd64 ./cmd/outpostctl
+	GOOS=linux GOARCH=arm64 $(BUILD) -o dist/outpostctl-arm64 ./cmd/outpostctl
+	GOOS=linux GOARCH=arm GOARM=7 $(BUILD) -o dist/outpostctl-armv7 ./cmd/outpostctl
+	$(GO) run ./packaging/checkstatic $(addprefix dist/outpost-,$(ARCHES)) $(addprefix dist/outpostctl-,$(ARCHES))
 
 deps:
 	@sh packaging/install-deps.sh

@@ -1,0 +1,280 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/outpost-edge/outpost/api"
+	"github.com/outpost-edge/outpost/sync/ctl"
+)
+
+// runApply publishes the next desired document of a node or a group.
+func runApply(args []string, stdout, stderr io.Writer) error {
+	fl := flag.NewFlagSet("apply", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	var cf connFlags
+	cf.register(fl)
+	var files, nodes stringList
+	fl.Var(&files, "f", "manifest file, or directory of *.yaml, *.yml, *.json, or - for stdin (repeatable)")
+	node := fl.String("node", "", "publish this node's own document")
+	group := fl.String("group", "", "publish this group's document")
+	keyFile := fl.String("key", "", "sign with this ed25519 private key (PEM PKCS#8, as keygen writes)")
+	keyID := fl.String("key-id", "", "key id the nodes trust the key under (default derived from the key, as keygen prints)")
+	wait := fl.Bool("wait", false, "wait until the node(s) report the generation observed")
+	timeout := fl.Duration("timeout", 60*time.Second, "how long --wait waits")
+	fl.Var(&nodes, "nodes", "with --wait and --group: the members to wait for (repeatable or comma-separated; default: the nodes that report the group)")
+	force := fl.Bool("force", false, "publish a new generation even when nothing changed")
+	dryRun := fl.Bool("dry-run", false, "print the document that would be published, publish nothing")
+	pos, err := parseInterspersed(fl, args)
+	if err != nil {
+		return exitError{2}
+	}
+	tgt := ctl.Target{Node: *node, Group: *group}
+	if len(files) == 0 || len(pos) > 0 || tgt.Validate() != nil {
+		return usageError(stderr, "usage: outpostctl apply -f FILE|DIR|- [-f ...] (--node N | --group G) [--key K] [--wait [--timeout 60s]]")
+	}
+	state, err := loadState(files)
+	if err != nil {
+		return err
+	}
+	var signer *ctl.Signer
+	if *keyFile != "" {
+		if signer, err = ctl.LoadSigner(*keyFile, *keyID); err != nil {
+			return err
+		}
+	}
+	ctx, cancel := cliContext()
+	defer cancel()
+	c, err := cf.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+
+	var w *ctl.Watcher
+	if *wait && !*dryRun {
+		// Before publishing: a node's rejection event is not retained.
+		if w, err = c.Watch(ctx, tgt, splitList(nodes)); err != nil {
+			return err
+		}
+		defer w.Close()
+	}
+	actx, acancel := context.WithTimeout(ctx, connectTimeout)
+	res, err := c.Apply(actx, tgt, state, ctl.ApplyOptions{Signer: signer, Force: *force, DryRun: *dryRun})
+	acancel()
+	if err != nil {
+		return err
+	}
+	if *dryRun {
+		fmt.Fprintf(stdout, "%s\n", res.Payload)
+		return nil
+	}
+	fmt.Fprintln(stdout, applyLine(res, state, signer))
+	if w == nil {
+		return nil
+	}
+	began := time.Now()
+	if len(w.Members()) == 0 {
+		fmt.Fprintf(stderr, "no node reports %s yet (a node lists a group once it stored a document of it): waiting for the first; --nodes names them\n", tgt)
+	}
+	wctx, wcancel := context.WithTimeout(ctx, *timeout)
+	defer wcancel()
+	p, err := w.Wait(wctx, res.Generation, res.SHA256)
+	printProgress(stdout, p, time.Since(began))
+	if errors.Is(err, ctl.ErrPending) || errors.Is(err, ctl.ErrRejected) {
+		fmt.Fprintf(stderr, "%v\n", err)
+		return exitError{1}
+	}
+	return err
+}
+
+func applyLine(res ctl.ApplyResult, st *api.NodeState, s *ctl.Signer) string {
+	if res.Unchanged {
+		return fmt.Sprintf("%s unchanged (generation %d)", res.Target, res.Generation)
+	}
+	line := fmt.Sprintf("%s generation %d published (%s, %s", res.Target, res.Generation,
+		plural(len(st.Pods), "pod"), plural(len(st.Services), "service"))
+	if s != nil {
+		line += ", signed by " + s.KeyID
+	}
+	return line + ")"
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+func splitList(l stringList) []string {
+	var out []string
+	for _, v := range l {
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+// loadState reads every manifest named by the -f arguments and assembles
+// one NodeState.
+func loadState(args []string) (*api.NodeState, error) {
+	var ms []ctl.Manifest
+	for _, a := range args {
+		paths, err := manifestFiles(a)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range paths {
+			data, err := readManifest(p)
+			if err != nil {
+				return nil, err
+			}
+			ms = append(ms, ctl.Manifest{Name: p, Data: data})
+		}
+	}
+	return ctl.Assemble(ms)
+}
+
+// manifestFiles expands a directory into its manifest files, sorted.
+func manifestFiles(arg string) ([]string, error) {
+	if arg == "-" {
+		return []string{arg}, nil
+	}
+	st, err := os.Stat(arg)
+	if err != nil {
+		return nil, err
+	}
+	if !st.IsDir() {
+		return []string{arg}, nil
+	}
+	var out []string
+	err = filepath.WalkDir(arg, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && !strings.HasPrefix(d.Name(), ".") {
+			switch filepath.Ext(d.Name()) {
+			case ".yaml", ".yml", ".json":
+				out = append(out, p)
+			}
+		}
+		return nil
+	})
+	if err == nil && len(out) == 0 {
+		err = fmt.Errorf("%s: no *.yaml, *.yml or *.json files", arg)
+	}
+	return out, err
+}
+
+func readManifest(p string) ([]byte, error) {
+	var r io.Reader = os.Stdin
+	if p != "-" {
+		f, err := os.Open(p)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	data, err := io.ReadAll(io.LimitReader(r, api.MaxDocumentBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	return data, nil
+}
+
+// runSign prints the Signed envelope of a document, for a control plane
+// that publishes by other means.
+func runSign(args []string, stdout, stderr io.Writer) error {
+	fl := flag.NewFlagSet("sign", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	var files stringList
+	fl.Var(&files, "f", "manifest file, directory or - (repeatable)")
+	keyFile := fl.String("key", "", "ed25519 private key (PEM PKCS#8)")
+	keyID := fl.String("key-id", "", "key id (default derived from the key)")
+	gen := fl.Int64("generation", 0, "the document's generation (default: that of a single NodeState file)")
+	pos, err := parseInterspersed(fl, args)
+	if err != nil {
+		return exitError{2}
+	}
+	if len(files) == 0 || *keyFile == "" || len(pos) > 0 {
+		return usageError(stderr, "usage: outpostctl sign -f FILE [-f ...] --key KEYFILE [--key-id ID] [--generation N]")
+	}
+	signer, err := ctl.LoadSigner(*keyFile, *keyID)
+	if err != nil {
+		return err
+	}
+	state, err := loadState(files)
+	if err != nil {
+		return err
+	}
+	g := *gen
+	if g == 0 {
+		if g = singleGeneration(files); g == 0 {
+			return usageError(stderr, "outpostctl sign: --generation N is needed (the input is not one NodeState with a generation)")
+		}
+	}
+	payload, err := ctl.Encode(state, g, signer)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s\n", payload)
+	return nil
+}
+
+// singleGeneration is the generation of the only file, when it is a
+// NodeState that has one; else 0.
+func singleGeneration(files []string) int64 {
+	if len(files) != 1 || files[0] == "-" {
+		return 0
+	}
+	data, err := os.ReadFile(files[0])
+	if err != nil {
+		return 0
+	}
+	ns, err := api.ParseNodeState(data)
+	if err != nil {
+		return 0
+	}
+	return ns.Generation
+}
+
+// runKeygen writes a new signing key and prints what the nodes trust.
+func runKeygen(args []string, stdout, stderr io.Writer) error {
+	fl := flag.NewFlagSet("keygen", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	out := fl.String("o", "", "private key file to create (mode 0600; never overwritten)")
+	keyID := fl.String("key-id", "", "key id (default \"ed25519-\" and 16 hex digits of the public key's SHA-256)")
+	pos, err := parseInterspersed(fl, args)
+	if err != nil {
+		return exitError{2}
+	}
+	if *out == "" || len(pos) > 0 {
+		return usageError(stderr, "usage: outpostctl keygen -o FILE [--key-id ID]")
+	}
+	s, err := ctl.GenerateKey(*keyID)
+	if err != nil {
+		return err
+	}
+	if err := ctl.WriteKey(*out, s.Key); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "private key: %s (mode 0600; keep it secret)\nkey id:      %s\npublic key:  %s\n\n", *out, s.KeyID, s.PublicKey())
+	fmt.Fprintf(stdout, "nodes trust it with, in their configuration:\nmqtt:\n  trustedKeys:\n    %s: %s\n", s.KeyID, s.PublicKey())
+	if *keyID != "" {
+		fmt.Fprintf(stdout, "\nsign with: outpostctl apply --key %s --key-id %s ...\n", *out, s.KeyID)
+	}
+	return nil
+}

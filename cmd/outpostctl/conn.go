@@ -1,0 +1,175 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/outpost-edge/outpost/sync/ctl"
+	"github.com/outpost-edge/outpost/sync/mqttlink"
+)
+
+// connectTimeout bounds connecting and every request but waits.
+const connectTimeout = 30 * time.Second
+
+// stringList is a repeatable flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+// connFlags are the broker flags every command that connects takes; set
+// flags override the configuration file.
+type connFlags struct {
+	config                             string
+	brokers                            stringList
+	username, password                 string
+	ca, cert, keyFile, serverName, pfx string
+}
+
+func (f *connFlags) register(fl *flag.FlagSet) {
+	fl.StringVar(&f.config, "config", "", "YAML file with the agent's mqtt keys (brokers, username, password, tls, prefix), or an agent configuration (default $OUTPOSTCTL_CONFIG, else ~/.config/outpost/outpostctl.yaml if it exists)")
+	fl.Var(&f.brokers, "broker", "broker URL: tcp://, mqtt://, ssl://, tls://, mqtts://, ws://, wss:// (repeatable: tried in order)")
+	fl.StringVar(&f.username, "username", "", "broker username")
+	fl.StringVar(&f.password, "password", "", "broker password (default $OUTPOSTCTL_PASSWORD)")
+	fl.StringVar(&f.ca, "ca", "", "CA file that verifies the broker (TLS)")
+	fl.StringVar(&f.cert, "cert", "", "client certificate for mutual TLS")
+	fl.StringVar(&f.keyFile, "key-file", "", "client certificate's private key for mutual TLS")
+	fl.StringVar(&f.serverName, "server-name", "", "name to check in the broker's certificate")
+	fl.StringVar(&f.pfx, "prefix", "", "topic prefix (default outpost/v1)")
+}
+
+// configPath is --config, $OUTPOSTCTL_CONFIG, or the per-user default when
+// that file exists ("" when there is none).
+func (f *connFlags) configPath() string {
+	if f.config != "" {
+		return f.config
+	}
+	if p := os.Getenv("OUTPOSTCTL_CONFIG"); p != "" {
+		return p
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		p := filepath.Join(home, ".config", "outpost", "outpostctl.yaml")
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// load reads the configuration file, then applies the flags over it.
+func (f *connFlags) load() (mqttlink.Config, error) {
+	cfg := mqttlink.DefaultConfig()
+	if p := f.configPath(); p != "" {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return cfg, fmt.Errorf("read config: %w", err)
+		}
+		if err := parseConfig(data, &cfg); err != nil {
+			return cfg, fmt.Errorf("%s: %w", p, err)
+		}
+	}
+	if len(f.brokers) > 0 {
+		cfg.Brokers = f.brokers
+	}
+	set := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	set(&cfg.Username, f.username)
+	set(&cfg.Password, os.Getenv("OUTPOSTCTL_PASSWORD"))
+	set(&cfg.Password, f.password)
+	set(&cfg.TLS.CAFile, f.ca)
+	set(&cfg.TLS.CertFile, f.cert)
+	set(&cfg.TLS.KeyFile, f.keyFile)
+	set(&cfg.TLS.ServerName, f.serverName)
+	set(&cfg.Prefix, f.pfx)
+	if len(cfg.Brokers) == 0 {
+		return cfg, errors.New("no broker: give --broker URL, or brokers: in --config")
+	}
+	return cfg, cfg.Validate()
+}
+
+// parseConfig decodes data strictly over cfg: the keys of the agent's mqtt
+// section, or a document with an mqtt: key (an agent configuration), whose
+// other keys are not looked at.
+func parseConfig(data []byte, cfg *mqttlink.Config) error {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return fmt.Errorf("%w: %v", ctl.ErrInvalid, err)
+	}
+	if len(doc.Content) == 1 && doc.Content[0].Kind == yaml.MappingNode {
+		m := doc.Content[0]
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			if m.Content[i].Value == "mqtt" {
+				sub, err := yaml.Marshal(m.Content[i+1])
+				if err != nil {
+					return err
+				}
+				data = sub
+				break
+			}
+		}
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("%w: %v", ctl.ErrInvalid, err)
+	}
+	return nil
+}
+
+// dial loads the configuration and connects.
+func (f *connFlags) dial(ctx context.Context) (*ctl.Client, error) {
+	cfg, err := f.load()
+	if err != nil {
+		return nil, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	return ctl.Dial(cctx, cfg, ctl.Options{})
+}
+
+// parseInterspersed parses flags anywhere among the positional arguments
+// (outpostctl get pods --node n1), as kubectl does; everything after "--"
+// is positional.
+func parseInterspersed(fl *flag.FlagSet, args []string) ([]string, error) {
+	var pos, rest []string
+	for i, a := range args {
+		if a == "--" {
+			args, rest = args[:i], args[i+1:]
+			break
+		}
+	}
+	for {
+		if err := fl.Parse(args); err != nil {
+			return nil, err
+		}
+		if fl.NArg() == 0 {
+			return append(pos, rest...), nil
+		}
+		pos = append(pos, fl.Arg(0))
+		args = fl.Args()[1:]
+	}
+}
+
+// baseContext is the context every command starts from; tests replace it
+// to stop a command that follows.
+var baseContext = context.Background
+
+// cliContext ends on SIGINT or SIGTERM.
+func cliContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(baseContext(), os.Interrupt, syscall.SIGTERM)
+}

@@ -1,0 +1,213 @@
+package ctl
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/outpost-edge/outpost/api"
+	"github.com/outpost-edge/outpost/sync/protocol"
+)
+
+// Watcher follows the status, online flag and events of a target's nodes,
+// to tell when they observed a generation. Open it before Apply: events are
+// not retained, and a rejection published before the watcher subscribed is
+// never seen.
+type Watcher struct {
+	c     *Client
+	t     Target
+	sub   *subscription
+	fixed bool // the members were named; else discovered
+
+	mu       sync.Mutex
+	members  map[string]bool
+	views    map[string]*NodeView
+	warnings []warning
+	changed  chan struct{} // buffered(1): something to re-evaluate
+}
+
+type warning struct {
+	node string
+	ev   protocol.Event
+}
+
+// Watch starts following t's nodes. For a node target they are that node.
+// For a group they are nodes (when not empty), else every node that reports
+// a generation of the group, now or later (see NodeView.Groups: a group's
+// first document has no known members until one reports it).
+func (c *Client) Watch(ctx context.Context, t Target, nodes []string) (*Watcher, error) {
+	if err := t.Validate(); err != nil {
+		return nil, err
+	}
+	w := &Watcher{c: c, t: t, members: map[string]bool{}, views: map[string]*NodeView{}, changed: make(chan struct{}, 1)}
+	n := "+"
+	switch {
+	case t.Node != "":
+		w.fixed, w.members[t.Node], n = true, true, t.Node
+	case len(nodes) > 0:
+		w.fixed = true
+		for _, name := range nodes {
+			if err := (Target{Node: name}).Validate(); err != nil {
+				return nil, err
+			}
+			w.members[name] = true
+		}
+	}
+	var filters []string
+	for _, leaf := range []string{protocol.TopicStatus, protocol.TopicOnline, protocol.TopicEvents} {
+		filters = append(filters, c.prefix+"/nodes/"+n+"/"+leaf)
+	}
+	sub, err := c.subscribe(ctx, filters, w.add)
+	if err != nil {
+		return nil, err
+	}
+	w.sub = sub
+	return w, nil
+}
+
+// Close stops following.
+func (w *Watcher) Close() { w.sub.Close() }
+
+func (w *Watcher) add(m Message) {
+	kind, node, leaf, ok := splitTopic(w.c.prefix, m.Topic)
+	if !ok || kind != "nodes" {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.fixed && !w.members[node] {
+		return
+	}
+	v, ok := w.views[node]
+	if !ok {
+		v = &NodeView{Name: node}
+		w.views[node] = v
+	}
+	switch leaf {
+	case protocol.TopicStatus:
+		if v.addStatus(m.Payload) && !w.fixed {
+			if _, listed := v.Report.ObservedGenerations[w.t.Source()]; listed {
+				w.members[node] = true
+			}
+		}
+	case protocol.TopicOnline:
+		var o protocol.Online
+		if json.Unmarshal(m.Payload, &o) == nil {
+			v.Online = &o
+		}
+	case protocol.TopicEvents:
+		var ev protocol.Event
+		if json.Unmarshal(m.Payload, &ev) == nil && ev.Type == api.EventWarning && ev.Object == "source/"+w.t.Source() {
+			w.warnings = append(w.warnings, warning{node: node, ev: ev})
+		}
+	}
+	select {
+	case w.changed <- struct{}{}:
+	default:
+	}
+}
+
+// Members are the nodes waited for so far, sorted.
+func (w *Watcher) Members() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Sorted(maps.Keys(w.members))
+}
+
+// Progress is where a generation stands on the watched nodes.
+type Progress struct {
+	Target     Target
+	Generation int64
+	// Observed are the nodes that report the generation or a newer one.
+	Observed []string
+	Rejected []Rejection
+	Pending  []Pending
+}
+
+// Done: every member observed or rejected the generation (and there is at least one member).
+func (p Progress) Done() bool {
+	return len(p.Pending) == 0 && len(p.Observed)+len(p.Rejected) > 0
+}
+
+// Rejection is a node's Warning event about the document.
+type Rejection struct {
+	Node, Reason, Message string
+}
+
+// Pending is a node that did not observe the generation yet.
+type Pending struct {
+	Node string
+	// Online is nil when the node's online flag is unknown.
+	Online *bool
+	// Observed is the generation the node reports (0: none, or no report).
+	Observed int64
+}
+
+// Progress evaluates gen now; sha256 (of the published payload, as
+// ApplyResult.SHA256) lets a node's rejection event be matched to it.
+func (w *Watcher) Progress(gen int64, sha256 string) Progress {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	p := Progress{Target: w.t, Generation: gen}
+	rejected := map[string]Rejection{}
+	if len(sha256) >= 16 {
+		// The node's rejection message names the payload's digest
+		// ("sha256:<first 16 hex digits>", docs/protocol.md).
+		for _, wn := range w.warnings {
+			if strings.Contains(wn.ev.Message, sha256[:16]) {
+				rejected[wn.node] = Rejection{Node: wn.node, Reason: wn.ev.Reason, Message: wn.ev.Message}
+			}
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(w.members)) {
+		v := w.views[name]
+		var observed int64
+		if v != nil && v.Report != nil {
+			observed = v.Report.ObservedGenerations[w.t.Source()]
+		}
+		r, isRejected := rejected[name]
+		switch {
+		case observed >= gen:
+			p.Observed = append(p.Observed, name)
+		case isRejected:
+			p.Rejected = append(p.Rejected, r)
+		default:
+			pd := Pending{Node: name, Observed: observed}
+			if v != nil && v.Online != nil {
+				on := v.Online.Online
+				pd.Online = &on
+			}
+			p.Pending = append(p.Pending, pd)
+		}
+	}
+	return p
+}
+
+// Wait returns when every member observed or rejected gen: nil when all
+// observed, an error wrapping ErrRejected when any rejected. When ctx ends
+// first, the error wraps ErrPending and the progress says who is missing.
+func (w *Watcher) Wait(ctx context.Context, gen int64, sha256 string) (Progress, error) {
+	for {
+		p := w.Progress(gen, sha256)
+		if p.Done() {
+			if len(p.Rejected) > 0 {
+				return p, fmt.Errorf("%w: %d of %d node(s) rejected %s generation %d", ErrRejected,
+					len(p.Rejected), len(p.Rejected)+len(p.Observed), w.t, gen)
+			}
+			return p, nil
+		}
+		select {
+		case <-w.changed:
+		case <-w.c.lost:
+			return p, w.c.LostErr()
+		case <-ctx.Done():
+			n := len(p.Pending) + len(p.Observed) + len(p.Rejected)
+			return p, fmt.Errorf("%w: %d of %d node(s) did not report %s generation %d: %w", ErrPending,
+				len(p.Pending), n, w.t, gen, ctx.Err())
+		}
+	}
+}
