@@ -70,11 +70,14 @@ type Conflict struct {
 
 // Heartbeat is published on the status topic, not retained, when nothing
 // changed for a heartbeat interval; the retained NodeReport stays in place.
+//
+// A heartbeat is sent 1440 times a day over links that may be metered, so it
+// carries no apiVersion: the topic prefix (outpost/v1) already versions it,
+// and kind tells it from a NodeReport.
 type Heartbeat struct {
-	APIVersion string    `json:"apiVersion"`
-	Kind       string    `json:"kind"`
-	Node       string    `json:"node"`
-	Time       time.Time `json:"time"`
+	Kind string    `json:"kind"`
+	Node string    `json:"node"`
+	Time time.Time `json:"time"`
 	// Hash is the Hash of the NodeReport that still holds.
 	Hash string `json:"hash"`
 }

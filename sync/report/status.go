@@ -130,7 +130,7 @@ func (s *Status) tick(ctx context.Context, pub Publisher, force bool) error {
 		payload, err = json.Marshal(rep)
 		retain = true
 	case quiet >= s.opts.Heartbeat:
-		payload, err = json.Marshal(protocol.Heartbeat{APIVersion: api.GroupVersion, Kind: protocol.KindHeartbeat,
+		payload, err = json.Marshal(protocol.Heartbeat{Kind: protocol.KindHeartbeat,
 			Node: s.opts.Node, Time: rep.Time, Hash: rep.Hash})
 	default:
 		return nil
