@@ -89,12 +89,22 @@ func (r *Runtime) StartContainer(ctx context.Context, req StartRequest) (Started
 			return started, fmt.Errorf("start %s: %w", id, err)
 		}
 		started.StartedAt = time.Now()
-		if _, err := cont.SetLabels(ctx, map[string]string{LabelStartedAt: started.StartedAt.UTC().Format(time.RFC3339Nano)}); err != nil {
-			r.log.Warn().Err(err).Str("container", id).Msg("recording start time")
-		}
+		// The start time is for a later agent adopting the container; it
+		// is recorded off the start path (a metadata write is an fsync).
+		// If this process dies first, List reads it from /proc.
+		go func() {
+			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			if _, err := cont.SetLabels(lctx, map[string]string{LabelStartedAt: started.StartedAt.UTC().Format(time.RFC3339Nano)}); err != nil {
+				r.log.Warn().Err(err).Str("container", id).Msg("recording start time")
+			}
+		}()
 	} else {
 		labels, _ := cont.Labels(ctx)
 		started.StartedAt, _ = time.Parse(time.RFC3339Nano, labels[LabelStartedAt])
+		if started.StartedAt.IsZero() {
+			started.StartedAt = processStart(task.Pid())
+		}
 	}
 	started.PID = task.Pid()
 	r.log.Debug().Str("pod", req.Ref.Name).Str("container", c.Name).Str("id", id).Uint32("pid", started.PID).Msg("container started")

@@ -1,8 +1,12 @@
 package runtime
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	tasksapi "github.com/containerd/containerd/api/services/tasks/v1"
@@ -91,6 +95,9 @@ func (r *Runtime) observeTask(ctx context.Context, cont client.Container, o *Obs
 	switch st.Status {
 	case client.Running, client.Paused, client.Pausing:
 		o.State = StateRunning
+		if o.StartedAt.IsZero() {
+			o.StartedAt = processStart(o.PID)
+		}
 		r.reattachLogs(ctx, cont, o.ID, o.LogPath)
 	case client.Stopped:
 		o.State = StateExited
@@ -148,4 +155,40 @@ func (r *Runtime) peekExit(id string, code int32, at time.Time) Exit {
 		e.Reason = ReasonCompleted
 	}
 	return e
+}
+
+// processStart is when process pid started, from /proc (field 22 of its
+// stat, in clock ticks since boot, plus the boot time); zero if unknown.
+func processStart(pid uint32) time.Time {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return time.Time{}
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return time.Time{}
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 20 {
+		return time.Time{}
+	}
+	ticks, err := strconv.ParseInt(f[19], 10, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	st, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return time.Time{}
+	}
+	for _, line := range strings.Split(string(st), "\n") {
+		if v, ok := strings.CutPrefix(line, "btime "); ok {
+			boot, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				return time.Time{}
+			}
+			const hz = 100 // USER_HZ on every Linux architecture Outpost runs on
+			return time.Unix(boot, 0).Add(time.Duration(ticks) * time.Second / hz)
+		}
+	}
+	return time.Time{}
 }
