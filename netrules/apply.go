@@ -2,41 +2,18 @@ package netrules
 
 import (
 	"github.com/google/nftables"
-	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
 )
 
-// elemChunk bounds the elements per netlink message: a message's element
-// list is one attribute, and attribute lengths are 16 bits.
-const elemChunk = 256
-
-// emitter queues one batch on a Conn: nothing reaches the kernel before
-// the caller's Flush.
+// emitter encodes one sync's batch: nothing reaches the kernel before
+// the caller sends it.
 type emitter struct {
-	conn  *nftables.Conn
-	table *nftables.Table
-	sets  map[string]*nftables.Set
-	msgs  int
-	err   error
+	nb *nlBatch
 }
 
-func newEmitter(conn *nftables.Conn, table string) *emitter {
-	e := &emitter{conn: conn, table: &nftables.Table{Name: table, Family: nftables.TableFamilyIPv4}, sets: map[string]*nftables.Set{}}
-	for _, m := range maps {
-		e.sets[m.name] = &nftables.Set{Table: e.table, Name: m.name, IsMap: true, Concatenation: true,
-			KeyType: m.keyType(), DataType: nftables.TypeVerdict}
-	}
-	return e
-}
-
-func (e *emitter) fail(err error) {
-	if e.err == nil {
-		e.err = err
-	}
-}
-
-func (e *emitter) ref(name string) *nftables.Chain {
-	return &nftables.Chain{Name: name, Table: e.table}
+func newEmitter(table string, seq uint32) *emitter {
+	return &emitter{nb: newBatch(table, seq)}
 }
 
 var hooks = map[string]*nftables.ChainHook{
@@ -45,48 +22,20 @@ var hooks = map[string]*nftables.ChainHook{
 	"postrouting": nftables.ChainHookPostrouting,
 }
 
-func (e *emitter) addChain(c *chain) {
-	ch := e.ref(c.name)
-	if c.base != nil {
-		accept := nftables.ChainPolicyAccept
-		ch.Type, ch.Hooknum, ch.Policy = c.base.typ, hooks[c.base.hook], &accept
-		ch.Priority = nftables.ChainPriorityRef(nftables.ChainPriority(c.base.prio))
-	}
-	e.conn.AddChain(ch)
-	e.msgs++
-}
+func (e *emitter) addChain(c *chain) { e.nb.addChain(c) }
 
 func (e *emitter) addRules(c *chain) {
-	ch := e.ref(c.name)
 	for _, r := range c.rules {
 		var exprs []expr.Any
 		for _, s := range r {
 			exprs = append(exprs, s.exprs(e)...)
 		}
-		e.conn.AddRule(&nftables.Rule{Table: e.table, Chain: ch, Exprs: exprs})
-		e.msgs++
+		e.nb.addRule(c.name, exprs)
 	}
 }
 
-func (e *emitter) flushChain(name string) { e.conn.FlushChain(e.ref(name)); e.msgs++ }
-func (e *emitter) delChain(name string)   { e.conn.DelChain(e.ref(name)); e.msgs++ }
-
-// anonVmap adds spread's constant map; the rule that follows refers to it
-// by its batch ID.
-func (e *emitter) anonVmap(targets []string) *nftables.Set {
-	s := &nftables.Set{Table: e.table, Anonymous: true, Constant: true, IsMap: true,
-		KeyType: anonVmapType, DataType: nftables.TypeVerdict, KeyByteOrder: binaryutil.NativeEndian}
-	elems := make([]nftables.SetElement, len(targets))
-	for i, t := range targets {
-		elems[i] = nftables.SetElement{Key: binaryutil.NativeEndian.PutUint32(uint32(i)),
-			VerdictData: &expr.Verdict{Kind: expr.VerdictGoto, Chain: t}}
-	}
-	if err := e.conn.AddSet(s, elems); err != nil {
-		e.fail(err)
-	}
-	e.msgs += 2
-	return s
-}
+func (e *emitter) flushChain(name string) { e.nb.chainMsg(unix.NFT_MSG_DELRULE, name) }
+func (e *emitter) delChain(name string)   { e.nb.chainMsg(unix.NFT_MSG_DELCHAIN, name) }
 
 // keyBytes lays a key out as the kernel compares it: each part of a
 // concatenation padded to 4 bytes, the port in network byte order.
@@ -99,32 +48,14 @@ func (k setKey) bytes() []byte {
 	return append(b, k.proto, 0, 0, 0, byte(k.port>>8), byte(k.port), 0, 0)
 }
 
-// elems adds (or, with del, deletes) map elements, in chunks.
+// elems adds (or, with del, deletes) map elements, many per message.
 func (e *emitter) elems(es []elem, del bool) {
-	bySet := map[string][]nftables.SetElement{}
+	bySet := map[string][]elem{}
 	for _, el := range es {
-		se := nftables.SetElement{Key: el.key.bytes()}
-		if !del {
-			se.VerdictData = &expr.Verdict{Kind: expr.VerdictGoto, Chain: el.chain}
-		}
-		bySet[el.set] = append(bySet[el.set], se)
+		bySet[el.set] = append(bySet[el.set], el)
 	}
-	for _, m := range maps {
-		all := bySet[m.name]
-		for len(all) > 0 {
-			n := min(len(all), elemChunk)
-			var err error
-			if del {
-				err = e.conn.SetDeleteElements(e.sets[m.name], all[:n])
-			} else {
-				err = e.conn.SetAddElements(e.sets[m.name], all[:n])
-			}
-			if err != nil {
-				e.fail(err)
-			}
-			e.msgs++
-			all = all[n:]
-		}
+	for _, m := range tableMaps {
+		e.nb.elems(m.name, bySet[m.name], del)
 	}
 }
 
@@ -133,19 +64,15 @@ func (e *emitter) elems(es []elem, del bool) {
 // so there is no moment without rules. Conntrack keeps the NAT of
 // established connections, which therefore survive.
 func (e *emitter) full(rs *ruleset) {
-	e.conn.AddTable(e.table)
-	e.conn.DelTable(e.table)
-	e.conn.AddTable(e.table)
-	e.msgs += 3
+	e.nb.addTable()
+	e.nb.delTable()
+	e.nb.addTable()
 	chains := rs.chains()
 	for _, c := range chains {
 		e.addChain(c)
 	}
-	for _, m := range maps {
-		if err := e.conn.AddSet(e.sets[m.name], nil); err != nil {
-			e.fail(err)
-		}
-		e.msgs++
+	for _, m := range tableMaps {
+		e.nb.addMap(m)
 	}
 	for _, c := range chains {
 		e.addRules(c)

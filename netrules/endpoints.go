@@ -144,37 +144,47 @@ func servicePorts(services []api.Service, pods []Pod) ([]servicePort, []skipped)
 	var out []servicePort
 	var skips []skipped
 	for _, s := range sorted {
-		vip, err := netip.ParseAddr(s.Spec.ClusterIP)
-		if err != nil || !vip.Unmap().Is4() {
-			skips = append(skips, skipped{s.Metadata.Name, "no IPv4 cluster IP allocated"})
+		sps, sk := portsOf(s, idx.selected)
+		out = append(out, sps...)
+		skips = append(skips, sk...)
+	}
+	return out, skips
+}
+
+// portsOf lists the usable ports of one service with their endpoints,
+// the pods that selected finds for its selector.
+func portsOf(s api.Service, selected func(map[string]string) []*Pod) ([]servicePort, []skipped) {
+	vip, err := netip.ParseAddr(s.Spec.ClusterIP)
+	if err != nil || !vip.Unmap().Is4() {
+		return nil, []skipped{{s.Metadata.Name, "no IPv4 cluster IP allocated"}}
+	}
+	vip = vip.Unmap()
+	var out []servicePort
+	var skips []skipped
+	pods := selected(s.Spec.Selector)
+	for _, p := range s.Spec.Ports {
+		proto, ok := protocol(p.Protocol)
+		if !ok || p.Port < 1 || p.Port > 65535 {
+			skips = append(skips, skipped{s.Metadata.Name + "/" + p.Name, "unsupported protocol or port"})
 			continue
 		}
-		vip = vip.Unmap()
-		selected := idx.selected(s.Spec.Selector)
-		for _, p := range s.Spec.Ports {
-			proto, ok := protocol(p.Protocol)
-			if !ok || p.Port < 1 || p.Port > 65535 {
-				skips = append(skips, skipped{s.Metadata.Name + "/" + p.Name, "unsupported protocol or port"})
+		sp := servicePort{
+			service: s.Metadata.Name, portName: p.Name, proto: proto, vip: vip,
+			port: uint16(p.Port), target: p.TargetPort,
+		}
+		if s.Spec.Type == api.ServiceTypeNodePort && p.NodePort > 0 && p.NodePort <= 65535 {
+			sp.nodePort = uint16(p.NodePort)
+		}
+		for _, pod := range pods {
+			port, ok := targetPort(p, proto, pod.Pod)
+			if !ok || port == 0 {
 				continue
 			}
-			sp := servicePort{
-				service: s.Metadata.Name, portName: p.Name, proto: proto, vip: vip,
-				port: uint16(p.Port), target: p.TargetPort,
-			}
-			if s.Spec.Type == api.ServiceTypeNodePort && p.NodePort > 0 && p.NodePort <= 65535 {
-				sp.nodePort = uint16(p.NodePort)
-			}
-			for _, pod := range selected {
-				port, ok := targetPort(p, proto, pod.Pod)
-				if !ok || port == 0 {
-					continue
-				}
-				sp.endpoints = append(sp.endpoints, Endpoint{Pod: pod.Pod.Metadata.Name, IP: pod.IP, Port: port, Ready: pod.Ready})
-			}
-			slices.SortFunc(sp.endpoints, compareEndpoints)
-			sp.endpoints = slices.CompactFunc(sp.endpoints, func(a, b Endpoint) bool { return a.IP == b.IP && a.Port == b.Port })
-			out = append(out, sp)
+			sp.endpoints = append(sp.endpoints, Endpoint{Pod: pod.Pod.Metadata.Name, IP: pod.IP, Port: port, Ready: pod.Ready})
 		}
+		slices.SortFunc(sp.endpoints, compareEndpoints)
+		sp.endpoints = slices.CompactFunc(sp.endpoints, func(a, b Endpoint) bool { return a.IP == b.IP && a.Port == b.Port })
+		out = append(out, sp)
 	}
 	return out, skips
 }
@@ -192,35 +202,44 @@ func compareEndpoints(a, b Endpoint) int {
 func hostPorts(pods []Pod) ([]hostPort, []skipped) {
 	var out []hostPort
 	var skips []skipped
-	for _, p := range pods {
-		if p.Pod == nil || p.Pod.Spec.HostNetwork || !p.IP.Is4() {
-			continue
-		}
-		for _, c := range p.Pod.Spec.Containers {
-			for _, cp := range c.Ports {
-				if cp.HostPort == 0 {
-					continue
-				}
-				proto, ok := protocol(cp.Protocol)
-				if !ok || cp.HostPort < 1 || cp.HostPort > 65535 || cp.ContainerPort < 1 || cp.ContainerPort > 65535 {
-					skips = append(skips, skipped{p.Pod.Metadata.Name + "/" + c.Name, "unsupported host port"})
-					continue
-				}
-				hp := hostPort{pod: p.Pod.Metadata.Name, proto: proto, port: uint16(cp.HostPort), ip: p.IP, target: uint16(cp.ContainerPort)}
-				if cp.HostIP != "" {
-					a, err := netip.ParseAddr(cp.HostIP)
-					switch {
-					case err != nil || !a.Unmap().Is4():
-						skips = append(skips, skipped{p.Pod.Metadata.Name + "/" + c.Name, "host IP " + cp.HostIP + " is not IPv4"})
-						continue
-					case !a.Unmap().IsUnspecified():
-						hp.hostIP = a.Unmap()
-					}
-				}
-				out = append(out, hp)
-			}
-		}
+	for i := range pods {
+		hps, sk := hostPortsOf(&pods[i])
+		out = append(out, hps...)
+		skips = append(skips, sk...)
 	}
 	slices.SortStableFunc(out, func(a, b hostPort) int { return strings.Compare(a.pod, b.pod) })
+	return out, skips
+}
+
+func hostPortsOf(p *Pod) ([]hostPort, []skipped) {
+	if p.Pod == nil || p.Pod.Spec.HostNetwork || !p.IP.Is4() {
+		return nil, nil
+	}
+	var out []hostPort
+	var skips []skipped
+	for _, c := range p.Pod.Spec.Containers {
+		for _, cp := range c.Ports {
+			if cp.HostPort == 0 {
+				continue
+			}
+			proto, ok := protocol(cp.Protocol)
+			if !ok || cp.HostPort < 1 || cp.HostPort > 65535 || cp.ContainerPort < 1 || cp.ContainerPort > 65535 {
+				skips = append(skips, skipped{p.Pod.Metadata.Name + "/" + c.Name, "unsupported host port"})
+				continue
+			}
+			hp := hostPort{pod: p.Pod.Metadata.Name, proto: proto, port: uint16(cp.HostPort), ip: p.IP, target: uint16(cp.ContainerPort)}
+			if cp.HostIP != "" {
+				a, err := netip.ParseAddr(cp.HostIP)
+				switch {
+				case err != nil || !a.Unmap().Is4():
+					skips = append(skips, skipped{p.Pod.Metadata.Name + "/" + c.Name, "host IP " + cp.HostIP + " is not IPv4"})
+					continue
+				case !a.Unmap().IsUnspecified():
+					hp.hostIP = a.Unmap()
+				}
+			}
+			out = append(out, hp)
+		}
+	}
 	return out, skips
 }

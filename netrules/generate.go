@@ -44,7 +44,7 @@ type mapDef struct {
 	byAddr bool // key is ip daddr . l4proto . dport; else l4proto . dport
 }
 
-var maps = []mapDef{
+var tableMaps = []mapDef{
 	{mapServiceIPs, true},
 	{mapServiceNodePorts, false},
 	{mapNoEndpointIPs, true},

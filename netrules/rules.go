@@ -78,9 +78,11 @@ type Rules struct {
 	conn     *nftables.Conn
 	nl       *netlink.Conn // the Conn's socket, for buffer sizes and deadlines
 	ns       *os.File      // keeps Config.NetNSPath open while the socket lives
+	seq      uint32        // of the last netlink message sent in a batch
 	applied  *ruleset      // what the kernel has; nil: the next sync is full
+	cache    *endpointCache
 	features []string
-	status   Status
+	synced   syncRecord // the last successful sync, for Status
 	closed   bool
 }
 
@@ -155,12 +157,20 @@ func (r *Rules) Sync(ctx context.Context, services []api.Service, pods []Pod) er
 		return ErrClosed
 	}
 	start := time.Now()
-	sps, skips := servicePorts(services, pods)
-	hps, hskips := hostPorts(pods)
-	skips = append(skips, hskips...)
+	if r.cache == nil {
+		r.cache = newEndpointCache()
+	}
+	sps, hps, skips, ok := r.cache.update(services, pods)
+	if !ok {
+		r.cache = nil
+		var hskips []skipped
+		sps, skips = servicePorts(services, pods)
+		hps, hskips = hostPorts(pods)
+		skips = append(skips, hskips...)
+	}
 	next := generate(r.cfg, sps, hps, r.applied)
 
-	e := newEmitter(r.conn, r.cfg.TableName)
+	e := newEmitter(r.cfg.TableName, r.seq)
 	full := r.applied == nil
 	changed := 0
 	if full {
@@ -168,26 +178,24 @@ func (r *Rules) Sync(ctx context.Context, services []api.Service, pods []Pod) er
 	} else {
 		changed = e.partial(r.applied, next)
 	}
-	if e.err != nil {
-		// Messages are queued on the Conn: start over on a fresh one
-		// rather than send half a batch now or with the next sync.
+	if e.nb.err != nil {
 		r.applied = nil
-		return errors.Join(fmt.Errorf("netrules: build batch: %w", e.err), r.reconnect())
+		return fmt.Errorf("netrules: build batch: %w", e.nb.err)
 	}
-	if e.msgs > 0 {
-		if err := r.flush(ctx, e.msgs); err != nil {
+	if e.nb.msgs > 0 {
+		if err := r.flush(ctx, e.nb); err != nil {
 			r.applied = nil
 			kind := "partial"
 			if full {
 				kind = "full"
 			}
-			return fmt.Errorf("netrules: %s sync of %d messages: %w: %w", kind, e.msgs, ErrRejected, err)
+			return fmt.Errorf("netrules: %s sync of %d messages: %w: %w", kind, e.nb.msgs, ErrRejected, err)
 		}
 	}
 	r.logChanges(r.applied, next, skips)
 	r.applied = next
-	r.status = newStatus(next, full, time.Now())
-	r.log.Debug().Bool("full", full).Int("messages", e.msgs).Int("chainsChanged", changed).
+	r.synced = syncRecord{rs: next, full: full, at: time.Now()}
+	r.log.Debug().Bool("full", full).Int("messages", e.nb.msgs).Int("chainsChanged", changed).
 		Dur("took", time.Since(start)).Msg("rules synced")
 	return nil
 }
@@ -222,19 +230,27 @@ func skipTexts(skips []skipped) []string {
 	return out
 }
 
-// flush sends the queued batch. The socket's buffers are sized for it
-// first: the kernel takes a batch in one message and queues one ack per
-// request before we read any (nft does the same).
-func (r *Rules) flush(ctx context.Context, msgs int) error {
-	size := max(msgs*1024, 1<<20)
-	if err := r.setBuffers(size); err != nil {
+// flush sends a batch. The socket's buffers are sized for it first: the
+// kernel takes the batch as one message, and queues an error for every
+// failing request before we read any (nft does the same).
+func (r *Rules) flush(ctx context.Context, nb *nlBatch) error {
+	last := nb.finish()
+	r.seq = nb.seq
+	if err := r.setBuffers(max(len(nb.b)+4096, 1<<20)); err != nil {
 		return err
 	}
-	if dl, ok := ctx.Deadline(); ok && r.nl != nil {
+	if r.nl == nil {
+		return errors.New("netlink socket closed")
+	}
+	if dl, ok := ctx.Deadline(); ok {
 		_ = r.nl.SetDeadline(dl)
 		defer func() { _ = r.nl.SetDeadline(time.Time{}) }()
 	}
-	return r.conn.Flush()
+	rc, err := r.nl.SyscallConn()
+	if err != nil {
+		return err
+	}
+	return sendBatch(rc, nb.b, nb.first, last)
 }
 
 func (r *Rules) setBuffers(size int) error {
@@ -295,12 +311,12 @@ func (r *Rules) Cleanup(ctx context.Context) error {
 	if r.closed {
 		return ErrClosed
 	}
-	t := &nftables.Table{Name: r.cfg.TableName, Family: nftables.TableFamilyIPv4}
-	r.conn.AddTable(t) // so that the delete succeeds when there is no table
-	r.conn.DelTable(t)
+	nb := newBatch(r.cfg.TableName, r.seq)
+	nb.addTable() // so that the delete succeeds when there is no table
+	nb.delTable()
 	r.applied = nil
-	r.status = Status{}
-	if err := r.flush(ctx, 2); err != nil {
+	r.synced = syncRecord{}
+	if err := r.flush(ctx, nb); err != nil {
 		return fmt.Errorf("netrules: delete table %s: %w: %w", r.cfg.TableName, ErrRejected, err)
 	}
 	r.log.Info().Str("table", r.cfg.TableName).Msg("rules removed")

@@ -90,17 +90,14 @@ func (r *Rules) selfCheck(ctx context.Context) ([]string, error) {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		e := newEmitter(r.conn, selfCheckTable)
-		e.conn.AddTable(e.table)
-		e.conn.DelTable(e.table) // a leftover of a crash
-		e.conn.AddTable(e.table)
-		e.msgs += 3
+		e := newEmitter(selfCheckTable, r.seq)
+		e.nb.addTable()
+		e.nb.delTable() // a leftover of a crash
+		e.nb.addTable()
 		for _, f := range feats {
 			if f.maps {
-				for _, m := range maps {
-					if err := e.conn.AddSet(e.sets[m.name], nil); err != nil {
-						e.fail(err)
-					}
+				for _, m := range tableMaps {
+					e.nb.addMap(m)
 				}
 				break
 			}
@@ -115,10 +112,10 @@ func (r *Rules) selfCheck(ctx context.Context) ([]string, error) {
 				e.addRules(&f.chains[i])
 			}
 		}
-		e.conn.DelTable(e.table)
-		if e.err != nil {
-			return errors.Join(e.err, r.reconnect())
+		e.nb.delTable()
+		if e.nb.err != nil {
+			return e.nb.err
 		}
-		return r.flush(ctx, e.msgs+len(maps))
+		return r.flush(ctx, e.nb)
 	})
 }

@@ -51,6 +51,21 @@ type HostPortStatus struct {
 	Port     uint16
 }
 
+// syncRecord is what Status is built from, when asked: copying every
+// endpoint on every sync would cost more than a one-service change.
+type syncRecord struct {
+	rs   *ruleset // nil: no sync yet, or Cleanup since
+	full bool
+	at   time.Time
+}
+
+func (s syncRecord) status() Status {
+	if s.rs == nil {
+		return Status{}
+	}
+	return newStatus(s.rs, s.full, s.at)
+}
+
 func newStatus(rs *ruleset, full bool, now time.Time) Status {
 	st := Status{Synced: now, Full: full, Problems: slices.Clone(rs.conflicts)}
 	for i := range rs.services {
@@ -83,7 +98,7 @@ func targetText(sp *servicePort) string {
 func (r *Rules) Status() Status {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.status
+	return r.synced.status()
 }
 
 // Dump returns the table as nft-like text: what the last successful sync
@@ -115,8 +130,9 @@ func (r *Rules) Dump(ctx context.Context) (string, error) {
 			len(inKernel), r.cfg.TableName)
 		return b.String(), nil
 	}
+	st := r.synced.status()
 	fmt.Fprintf(&b, "# table ip %s as programmed at %s (%d services, %d host ports)\n",
-		r.cfg.TableName, r.status.Synced.Format(time.RFC3339), len(r.status.Services), len(r.status.HostPorts))
+		r.cfg.TableName, st.Synced.Format(time.RFC3339), len(st.Services), len(st.HostPorts))
 	var drift []string
 	for _, c := range r.applied.chains() {
 		if !inKernel[c.name] {
@@ -131,7 +147,7 @@ func (r *Rules) Dump(ctx context.Context) (string, error) {
 	for _, d := range drift {
 		b.WriteString(d + "\n")
 	}
-	for _, p := range r.status.Problems {
+	for _, p := range st.Problems {
 		b.WriteString("# not programmed: " + p + "\n")
 	}
 	b.WriteString(r.applied.text(r.cfg.TableName))

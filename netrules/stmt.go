@@ -224,10 +224,10 @@ func (s spread) text(b *strings.Builder) {
 }
 
 func (s spread) exprs(e *emitter) []expr.Any {
-	set := e.anonVmap(s.targets)
+	name, id := e.nb.anonVmap(s.targets)
 	return []expr.Any{
 		&expr.Numgen{Register: reg1, Modulus: uint32(len(s.targets)), Type: unix.NFT_NG_RANDOM},
-		&expr.Lookup{SourceRegister: reg1, SetName: set.Name, SetID: set.ID, IsDestRegSet: true, DestRegister: 0},
+		&expr.Lookup{SourceRegister: reg1, SetName: name, SetID: id, IsDestRegSet: true, DestRegister: 0},
 	}
 }
 

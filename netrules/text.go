@@ -15,7 +15,7 @@ func (rs *ruleset) text(table string) string {
 	for _, e := range rs.elems {
 		bySet[e.set] = append(bySet[e.set], e)
 	}
-	for _, m := range maps {
+	for _, m := range tableMaps {
 		b.WriteString("\tmap " + m.name + " {\n\t\ttype ")
 		if m.byAddr {
 			b.WriteString("ipv4_addr . ")
