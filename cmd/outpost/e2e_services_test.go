@@ -3,12 +3,9 @@ package main
 import (
 	"fmt"
 	"os/exec"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/outpost-edge/outpost/runtime/netns"
 )
 
 func webPod(i int) string {
@@ -29,7 +26,7 @@ spec:
 
 // inAgentNet runs a command in the agent's network namespace.
 func (n *node) inAgentNet(args ...string) error {
-	ns, err := netns.Open("/proc/" + strconv.Itoa(n.agent.Process.Pid) + "/ns/net")
+	ns, err := n.netns()
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/outpost-edge/outpost/internal/testenv"
-	"github.com/outpost-edge/outpost/runtime/netns"
 )
 
 var (
@@ -46,7 +45,7 @@ func (n *node) brokerInAgentNet(port int) {
 	dir := n.t.TempDir()
 	conf := filepath.Join(dir, "mosquitto.conf")
 	os.WriteFile(conf, []byte(fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n", port)), 0o644)
-	ns, err := netns.Open("/proc/" + strconv.Itoa(n.agent.Process.Pid) + "/ns/net")
+	ns, err := n.netns()
 	if err != nil {
 		n.t.Fatal(err)
 	}
@@ -74,7 +73,7 @@ func (n *node) brokerInAgentNet(port int) {
 
 // ctl runs outpostctl inside the agent's network namespace.
 func (n *node) ctl(port int, args ...string) (string, error) {
-	ns, err := netns.Open("/proc/" + strconv.Itoa(n.agent.Process.Pid) + "/ns/net")
+	ns, err := n.netns()
 	if err != nil {
 		return "", err
 	}

@@ -25,9 +25,9 @@ import (
 )
 
 // The end-to-end tests build the real outpost binary and run `outpost agent`
-// in a network namespace of its own: it has only loopback (no network at
-// all, like a device that boots offline), and its bridge and pods never
-// touch the host's network.
+// in a network namespace of the simulated node's own, which outlives agent
+// restarts: it has only loopback (no network at all, like a device that
+// boots offline), and its bridge and pods never touch the host's network.
 
 var (
 	buildOnce sync.Once
@@ -64,6 +64,9 @@ type node struct {
 	config                 string
 	agent                  *exec.Cmd
 	logs                   *syncBuffer
+	// net is the node's network namespace: it outlives agent restarts, as
+	// a device's network does, and keeps the tests off the host's network.
+	net *netns.NS
 }
 
 func newNode(t testing.TB) *node {
@@ -83,6 +86,14 @@ func newNode(t testing.TB) *node {
 		t.Fatal(err)
 	}
 	n := &node{t: t, data: t.TempDir(), state: state, manifests: t.TempDir()}
+	nsDir := t.TempDir()
+	if n.net, err = netns.New(nsDir, "node"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		n.net.Remove()
+		unix.Unmount(nsDir, unix.MNT_DETACH)
+	})
 	if err := os.MkdirAll(filepath.Join(n.data, "images"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -118,12 +129,12 @@ func (n *node) start() {
 	n.t.Helper()
 	n.logs = &syncBuffer{}
 	cmd := exec.Command(outpostBinary(n.t), "agent", "--config", n.config)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		n.t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
+	// Forked on a thread in the node's namespace, the agent lives there.
+	if err := n.net.Do(cmd.Start); err != nil {
 		n.t.Fatal(err)
 	}
 	n.agent = cmd
@@ -175,9 +186,13 @@ func (n *node) stop() {
 // drain runs `outpost agent --drain` to stop every pod.
 func (n *node) drain() {
 	n.t.Helper()
-	cmd := exec.Command(outpostBinary(n.t), "agent", "--drain", "--config", n.config)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}
-	if out, err := cmd.CombinedOutput(); err != nil {
+	var out []byte
+	err := n.net.Do(func() error {
+		var err error
+		out, err = exec.Command(outpostBinary(n.t), "agent", "--drain", "--config", n.config).CombinedOutput()
+		return err
+	})
+	if err != nil {
 		n.t.Errorf("drain: %v\n%s", err, out)
 	}
 }
@@ -210,7 +225,7 @@ func (n *node) manifest(name, content string) {
 // The socket is made on a thread in that namespace (net/http would dial on
 // another goroutine, so another thread, so the host's namespace).
 func (n *node) httpGet(addr string) (string, error) {
-	ns, err := netns.Open("/proc/" + strconv.Itoa(n.agent.Process.Pid) + "/ns/net")
+	ns, err := n.netns()
 	if err != nil {
 		return "", err
 	}
@@ -235,6 +250,9 @@ func (n *node) httpGet(addr string) (string, error) {
 	b, err := io.ReadAll(resp.Body)
 	return string(b), err
 }
+
+// netns is the node's network namespace.
+func (n *node) netns() (*netns.NS, error) { return n.net, nil }
 
 // podIP reads a pod's IP from its hosts file.
 func (n *node) podIP(pod string) string {
