@@ -17,12 +17,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -65,18 +63,6 @@ func New(dir string, st Store, report ReportFunc, log zerolog.Logger) *Watcher {
 		Rescan: 30 * time.Second, lastGood: map[string]*api.NodeState{}, reported: map[string][32]byte{}}
 }
 
-// IsManifest reports whether a file name is one the watcher reads.
-func IsManifest(name string) bool {
-	if strings.HasPrefix(name, ".") {
-		return false
-	}
-	switch filepath.Ext(name) {
-	case ".yaml", ".yml", ".json":
-		return true
-	}
-	return false
-}
-
 // Sync reads the directory now and applies it if it changed.
 func (w *Watcher) Sync(ctx context.Context) error {
 	entries, err := os.ReadDir(w.dir)
@@ -88,12 +74,12 @@ func (w *Watcher) Sync(ctx context.Context) error {
 	seen := map[string]bool{}
 	blocked := false // an invalid file with no last good content
 	for _, e := range entries {
-		if e.IsDir() || !IsManifest(e.Name()) {
+		if e.IsDir() || !api.IsManifestFile(e.Name()) {
 			continue
 		}
 		name := e.Name()
 		seen[name] = true
-		data, err := readCapped(filepath.Join(w.dir, name))
+		data, err := api.ReadManifestFile(filepath.Join(w.dir, name))
 		var ns *api.NodeState
 		if err == nil {
 			ns, err = api.ParseManifest(data)
@@ -231,13 +217,4 @@ func (w *Watcher) merge() (*api.NodeState, []dup) {
 		}
 	}
 	return doc, dups
-}
-
-func readCapped(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, api.MaxDocumentBytes+1))
 }

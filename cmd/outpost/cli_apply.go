@@ -11,6 +11,7 @@ import (
 	"net/url"
 
 	"github.com/outpost-edge/outpost/agent/localapi"
+	"github.com/outpost-edge/outpost/api"
 )
 
 // runApply sends manifests to the agent's static source, as kubectl apply
@@ -32,7 +33,7 @@ func runApply(args []string, stdout, stderr io.Writer) error {
 	}
 	var paths []string
 	for _, f := range files {
-		p, err := manifestFiles(f)
+		p, err := api.ManifestFiles(f)
 		if err != nil {
 			return err
 		}
@@ -46,7 +47,7 @@ func runApply(args []string, stdout, stderr io.Writer) error {
 	defer cancel()
 	failed := 0
 	for _, p := range paths {
-		data, err := readManifest(p)
+		data, err := api.ReadManifestFile(p)
 		if err != nil {
 			fmt.Fprintf(stderr, "%s: %v\n", p, err)
 			failed++

@@ -1,13 +1,9 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/outpost-edge/outpost/api"
@@ -36,7 +32,7 @@ func runValidate(args []string, stdout, stderr io.Writer) error {
 	}
 	var paths []string
 	for _, f := range files {
-		p, err := manifestFiles(f)
+		p, err := api.ManifestFiles(f)
 		if err != nil {
 			return err
 		}
@@ -44,7 +40,7 @@ func runValidate(args []string, stdout, stderr io.Writer) error {
 	}
 	problems, pods, services := 0, 0, 0
 	for _, p := range paths {
-		data, err := readManifest(p)
+		data, err := api.ReadManifestFile(p)
 		if err != nil {
 			fmt.Fprintf(stdout, "%s: %v\n", p, err)
 			problems++
@@ -67,63 +63,4 @@ func runValidate(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "ok: %d file(s), %d pod(s), %d service(s)\n", len(paths), pods, services)
 	return nil
-}
-
-// manifestFiles expands a -f argument: a directory gives its manifest files
-// (recursively, sorted), anything else is taken as is.
-func manifestFiles(arg string) ([]string, error) {
-	if arg == "-" {
-		return []string{arg}, nil
-	}
-	st, err := os.Stat(arg)
-	if err != nil {
-		return nil, err
-	}
-	if !st.IsDir() {
-		return []string{arg}, nil
-	}
-	var out []string
-	err = filepath.WalkDir(arg, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !d.IsDir() && isManifestName(d.Name()) {
-			out = append(out, p)
-		}
-		return nil
-	})
-	if err == nil && len(out) == 0 {
-		err = fmt.Errorf("%s: no *.yaml, *.yml or *.json files", arg)
-	}
-	return out, err
-}
-
-func isManifestName(name string) bool {
-	if strings.HasPrefix(name, ".") {
-		return false
-	}
-	switch filepath.Ext(name) {
-	case ".yaml", ".yml", ".json":
-		return true
-	}
-	return false
-}
-
-// readManifest reads at most one byte more than a document may hold, so an
-// oversized file is reported by the parser without being read whole.
-func readManifest(p string) ([]byte, error) {
-	var r io.Reader = os.Stdin
-	if p != "-" {
-		f, err := os.Open(p)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		r = f
-	}
-	data, err := io.ReadAll(io.LimitReader(r, api.MaxDocumentBytes+1))
-	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, err
-	}
-	return data, nil
 }

@@ -6,9 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -132,12 +130,12 @@ func splitList(l stringList) []string {
 func loadState(args []string) (*api.NodeState, error) {
 	var ms []ctl.Manifest
 	for _, a := range args {
-		paths, err := manifestFiles(a)
+		paths, err := api.ManifestFiles(a)
 		if err != nil {
 			return nil, err
 		}
 		for _, p := range paths {
-			data, err := readManifest(p)
+			data, err := api.ReadManifestFile(p)
 			if err != nil {
 				return nil, err
 			}
@@ -145,54 +143,6 @@ func loadState(args []string) (*api.NodeState, error) {
 		}
 	}
 	return ctl.Assemble(ms)
-}
-
-// manifestFiles expands a directory into its manifest files, sorted.
-func manifestFiles(arg string) ([]string, error) {
-	if arg == "-" {
-		return []string{arg}, nil
-	}
-	st, err := os.Stat(arg)
-	if err != nil {
-		return nil, err
-	}
-	if !st.IsDir() {
-		return []string{arg}, nil
-	}
-	var out []string
-	err = filepath.WalkDir(arg, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !d.IsDir() && !strings.HasPrefix(d.Name(), ".") {
-			switch filepath.Ext(d.Name()) {
-			case ".yaml", ".yml", ".json":
-				out = append(out, p)
-			}
-		}
-		return nil
-	})
-	if err == nil && len(out) == 0 {
-		err = fmt.Errorf("%s: no *.yaml, *.yml or *.json files", arg)
-	}
-	return out, err
-}
-
-func readManifest(p string) ([]byte, error) {
-	var r io.Reader = os.Stdin
-	if p != "-" {
-		f, err := os.Open(p)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		r = f
-	}
-	data, err := io.ReadAll(io.LimitReader(r, api.MaxDocumentBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", p, err)
-	}
-	return data, nil
 }
 
 // runSign prints the Signed envelope of a document, for a control plane
