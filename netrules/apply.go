@@ -74,6 +74,12 @@ func (e *emitter) full(rs *ruleset) {
 	for _, m := range tableMaps {
 		e.nb.addMap(m)
 	}
+	for _, u := range rs.units {
+		if u.eps != nil {
+			e.nb.addEpsMap(u.eps)
+			e.nb.epsElems(u.eps.name, u.eps.elems, false)
+		}
+	}
 	for _, c := range chains {
 		e.addRules(c)
 	}
@@ -81,18 +87,43 @@ func (e *emitter) full(rs *ruleset) {
 }
 
 // partial changes only the units whose model changed and the map elements
-// that differ. Order matters within the batch: chains exist before rules
-// and elements point at them; rules and elements that point at a chain are
-// gone before it is deleted.
+// that differ. Order matters within the batch: chains and endpoint maps
+// exist before rules and elements point at them; rules and elements that
+// point at a chain or map are gone before it is deleted. An endpoint map
+// whose size stays is updated element by element; one of another size is
+// deleted and added again, after its rule is flushed.
 func (e *emitter) partial(old, rs *ruleset) (changed int) {
 	var added, rewritten []*chain
-	var removed []string
+	var removed, mapsGone []string
+	var mapsNew []*epsMap
+	type epsDiff struct {
+		set         string
+		gone, fresh []epsElem
+	}
+	var epsDiffs []epsDiff
 	for _, u := range rs.units {
 		if u.reused {
 			continue
 		}
+		o := old.unit(u.name)
+		var oldEps *epsMap
+		if o != nil {
+			oldEps = o.eps
+		}
+		switch {
+		case u.eps.sameSet(oldEps):
+			gone, fresh := diffEps(oldEps.elems, u.eps.elems)
+			epsDiffs = append(epsDiffs, epsDiff{u.eps.name, gone, fresh})
+		default:
+			if oldEps != nil {
+				mapsGone = append(mapsGone, oldEps.name)
+			}
+			if u.eps != nil {
+				mapsNew = append(mapsNew, u.eps)
+			}
+		}
 		var before map[string]*chain
-		if o := old.unit(u.name); o != nil {
+		if o != nil {
 			before = make(map[string]*chain, len(o.chains))
 			for i := range o.chains {
 				before[o.chains[i].name] = &o.chains[i]
@@ -117,6 +148,9 @@ func (e *emitter) partial(old, rs *ruleset) (changed int) {
 			for _, c := range o.chains {
 				removed = append(removed, c.name)
 			}
+			if o.eps != nil {
+				mapsGone = append(mapsGone, o.eps.name)
+			}
 		}
 	}
 
@@ -128,6 +162,17 @@ func (e *emitter) partial(old, rs *ruleset) (changed int) {
 	}
 	for _, name := range removed {
 		e.flushChain(name)
+	}
+	for _, name := range mapsGone {
+		e.nb.delSet(name)
+	}
+	for _, m := range mapsNew {
+		e.nb.addEpsMap(m)
+		e.nb.epsElems(m.name, m.elems, false)
+	}
+	for _, d := range epsDiffs {
+		e.nb.epsElems(d.set, d.gone, true)
+		e.nb.epsElems(d.set, d.fresh, false)
 	}
 	for _, c := range added {
 		e.addRules(c)
@@ -141,7 +186,30 @@ func (e *emitter) partial(old, rs *ruleset) (changed int) {
 	for _, name := range removed {
 		e.delChain(name)
 	}
-	return len(added) + len(rewritten) + len(removed)
+	return len(added) + len(rewritten) + len(removed) + len(mapsGone) + len(mapsNew)
+}
+
+// diffEps returns the slots to delete and the slots to add (again) to
+// turn old into next; both are ordered by slot.
+func diffEps(old, next []epsElem) (gone, fresh []epsElem) {
+	i, j := 0, 0
+	for i < len(old) || j < len(next) {
+		switch {
+		case j == len(next) || i < len(old) && old[i].slot < next[j].slot:
+			gone = append(gone, old[i])
+			i++
+		case i == len(old) || next[j].slot < old[i].slot:
+			fresh = append(fresh, next[j])
+			j++
+		default:
+			if old[i] != next[j] {
+				gone, fresh = append(gone, old[i]), append(fresh, next[j])
+			}
+			i++
+			j++
+		}
+	}
+	return gone, fresh
 }
 
 func sameRules(a, b *chain) bool {

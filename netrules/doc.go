@@ -11,13 +11,13 @@
 //	map service-nodeports     l4proto . dport (on a local address) -> goto svc-* | hostport-*
 //	map no-endpoint-services  ip daddr . l4proto . dport -> goto no-endpoints
 //	map no-endpoint-nodeports l4proto . dport (on a local address) -> goto no-endpoints
+//	map eps-<service>-<proto>-<port>  slot -> endpoint ip . port (one per service port)
 //
 //	filter-prerouting, filter-output (filter, dstnat-10): ct state new -> endpoints-check
 //	endpoints-check:  the no-endpoint maps; no-endpoints rejects (tcp reset, icmp port unreachable)
 //	nat-prerouting, nat-output (nat, dstnat): jump services
 //	services:         the service maps
-//	svc-<service>-<proto>-<port>:  numgen random mod N -> goto ep-*
-//	ep-<service>-<proto>-<port>-<ip>-<port>: dnat to the endpoint
+//	svc-<service>-<proto>-<port>:  counter, dnat to numgen random mod N map @eps-*
 //	hostport-<proto>[-<hostIP>]-<port>: dnat to the pod
 //	nat-postrouting (nat, srcnat): masquerade pod traffic that was DNATed back
 //	                  onto the bridge (hairpin, pod to service to pod) and pod
@@ -28,6 +28,17 @@
 // never meets the node's conntrack, so it would not be un-DNATed. Traffic
 // from the LAN and from the host needs no masquerade (every endpoint is
 // local, replies route back through the node).
+//
+// Load balancing: N is the number of the service port's endpoints, ready
+// or not, and each has a slot in the eps map; the slot of an endpoint that
+// is not ready points at a ready one, in turn. A readiness change thus
+// only rewrites elements of a data map. Any new rule holding a dnat, goto
+// or map lookup makes the kernel validate the whole table, several
+// milliseconds with a thousand services; data map elements do not. Only an endpoint appearing or going changes N, and so
+// the rule and the map (nft records N in the map's typeof). The cost: the
+// spread is even only within rounding while some endpoints are not ready
+// (2 of 3 ready: 2/3 and 1/3). Per-endpoint counters went with the
+// per-endpoint chains; the service chain counts.
 //
 // Every sync is one netlink batch, so it applies entirely or not at all: the
 // first sync, and any sync after an error, replaces the whole table

@@ -94,7 +94,8 @@ type unit struct {
 	sp     *servicePort
 	hp     *hostPort
 	chains []chain
-	reused bool // chains taken unchanged from the previous ruleset
+	eps    *epsMap // the service port's endpoint map; nil without endpoints
+	reused bool    // chains and map taken unchanged from the previous ruleset
 }
 
 func (u *unit) sameModel(o *unit) bool {
@@ -171,9 +172,8 @@ func serviceChainName(sp *servicePort) string {
 	return "svc-" + sp.service + "-" + protoName(sp.proto) + "-" + strconv.Itoa(int(sp.port))
 }
 
-func endpointChainName(sp *servicePort, ep Endpoint) string {
-	return "ep-" + sp.service + "-" + protoName(sp.proto) + "-" + strconv.Itoa(int(sp.port)) +
-		"-" + ep.IP.String() + "-" + strconv.Itoa(int(ep.Port))
+func epsMapName(sp *servicePort) string {
+	return "eps-" + sp.service + "-" + protoName(sp.proto) + "-" + strconv.Itoa(int(sp.port))
 }
 
 func hostPortChainName(hp *hostPort) string {
@@ -184,29 +184,49 @@ func hostPortChainName(hp *hostPort) string {
 	return n + strconv.Itoa(int(hp.port))
 }
 
-// serviceChains: the service chain spreads new connections over one chain
-// per ready endpoint, each a DNAT. With no ready endpoint the service chain
-// stays empty and the maps send the service to no-endpoints instead.
+// serviceChains: the service chain DNATs new connections through the
+// service port's endpoint map, one slot per endpoint, ready or not (see
+// serviceMap). Without endpoints the chain stays empty; without ready ones
+// the maps send the service to no-endpoints instead.
 func serviceChains(sp *servicePort) []chain {
 	svc := chain{name: serviceChainName(sp)}
-	var eps []chain
-	var targets []string
+	if n := len(sp.endpoints); n > 0 {
+		svc.rules = []rule{{matchL4{sp.proto}, counter{}, dnatMap{mod: uint32(n), set: epsMapName(sp)}}}
+	}
+	return []chain{svc}
+}
+
+// serviceMap fills the endpoint map: slot i is endpoint i when it is
+// ready; the slots of endpoints that are not are given to the ready ones
+// in turn. The modulus, in the rule, is thus the number of endpoints and
+// not of ready ones: a readiness change rewrites elements of a data map,
+// which the kernel takes without re-validating the table, where a new rule
+// (or a verdict element) makes it check every chain again. The price is a
+// spread even only within rounding: with 9 of 10 ready, one endpoint gets
+// two slots.
+func serviceMap(sp *servicePort) *epsMap {
+	if len(sp.endpoints) == 0 {
+		return nil
+	}
+	m := &epsMap{name: epsMapName(sp), proto: sp.proto, size: uint32(len(sp.endpoints))}
+	var ready []Endpoint
 	for _, ep := range sp.endpoints {
-		if !ep.Ready {
-			continue
+		if ep.Ready {
+			ready = append(ready, ep)
 		}
-		name := endpointChainName(sp, ep)
-		targets = append(targets, name)
-		eps = append(eps, chain{name: name, rules: []rule{{matchL4{sp.proto}, counter{}, dnat{ep.IP, ep.Port}}}})
 	}
-	switch len(targets) {
-	case 0:
-	case 1:
-		svc.rules = []rule{{verdict{goTo: true, chain: targets[0]}}}
-	default:
-		svc.rules = []rule{{spread{targets}}}
+	if len(ready) == 0 {
+		return m
 	}
-	return append([]chain{svc}, eps...)
+	j := 0
+	for i, ep := range sp.endpoints {
+		if !ep.Ready {
+			ep = ready[j%len(ready)]
+			j++
+		}
+		m.elems = append(m.elems, epsElem{slot: uint32(i), addr: ep.IP, port: ep.Port})
+	}
+	return m
 }
 
 func hostPortChains(hp *hostPort) []chain {
@@ -254,9 +274,12 @@ func generate(cfg Config, sps []servicePort, hps []hostPort, prev *ruleset) *rul
 			return false
 		}
 		if o := prev.unit(u.name); o != nil && u.sameModel(o) {
-			u.chains, u.reused = o.chains, true
+			u.chains, u.eps, u.reused = o.chains, o.eps, true
 		} else {
 			u.chains = build()
+			if u.sp != nil {
+				u.eps = serviceMap(u.sp)
+			}
 		}
 		rs.units = append(rs.units, u)
 		rs.byName[u.name] = u
@@ -308,6 +331,29 @@ func (rs *ruleset) unit(name string) *unit {
 		return nil
 	}
 	return rs.byName[name]
+}
+
+// epsMap is a service port's endpoint map: numgen's slot -> address .
+// port. A plain data map, so its elements change without the kernel
+// re-validating the table.
+type epsMap struct {
+	name  string
+	proto uint8
+	size  uint32 // slots, the rule's modulus; part of the map's typeof
+	elems []epsElem
+}
+
+type epsElem struct {
+	slot uint32
+	addr netip.Addr
+	port uint16
+}
+
+// sameSet says whether o can be updated into m element by element: nft
+// records the modulus in the map's typeof, so a map of another size is
+// replaced.
+func (m *epsMap) sameSet(o *epsMap) bool {
+	return m != nil && o != nil && m.name == o.name && m.proto == o.proto && m.size == o.size
 }
 
 // chains lists every chain, fixed ones first.

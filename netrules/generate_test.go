@@ -2,7 +2,9 @@ package netrules
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -30,7 +32,7 @@ var (
 )
 
 // unitText renders what the services and host ports add to the fixed
-// skeleton: map elements, then chains.
+// skeleton: map elements, then each unit's endpoint map and chains.
 func unitText(rs *ruleset) string {
 	var b strings.Builder
 	for _, e := range rs.elems {
@@ -39,6 +41,9 @@ func unitText(rs *ruleset) string {
 		b.WriteByte('\n')
 	}
 	for _, u := range rs.units {
+		if u.eps != nil {
+			u.eps.text(&b)
+		}
 		for i := range u.chains {
 			u.chains[i].text(&b)
 		}
@@ -67,15 +72,18 @@ func TestGeneratedRules(t *testing.T) {
 			// The name exists only for TCP: not an endpoint of a UDP port.
 			testPod("d4", "10.88.0.8", true, appDNS, api.ContainerPort{Name: "dns", ContainerPort: 53}),
 		},
+		// d3's slot goes to the first ready endpoint.
 		want: `service-ips: 10.96.0.10 . udp . 53 : goto svc-dns-udp-53
+	map eps-dns-udp-53 {
+		typeof numgen random mod 3 : ip daddr . udp dport
+		elements = {
+			0 : 10.88.0.5 . 5353,
+			1 : 10.88.0.6 . 5300,
+			2 : 10.88.0.5 . 5353
+		}
+	}
 	chain svc-dns-udp-53 {
-		numgen random mod 2 vmap { 0 : goto ep-dns-udp-53-10.88.0.5-5353, 1 : goto ep-dns-udp-53-10.88.0.6-5300 }
-	}
-	chain ep-dns-udp-53-10.88.0.5-5353 {
-		meta l4proto udp counter dnat to 10.88.0.5:5353
-	}
-	chain ep-dns-udp-53-10.88.0.6-5300 {
-		meta l4proto udp counter dnat to 10.88.0.6:5300
+		meta l4proto udp counter dnat ip to numgen random mod 3 map @eps-dns-udp-53
 	}
 `,
 	}, {
@@ -85,7 +93,11 @@ func TestGeneratedRules(t *testing.T) {
 		pods: []Pod{testPod("w1", "10.88.0.5", false, appWeb), testPod("w2", "", true, appWeb)},
 		want: `no-endpoint-services: 10.96.0.11 . tcp . 80 : goto no-endpoints
 no-endpoint-nodeports: tcp . 30080 : goto no-endpoints
+	map eps-web-tcp-80 {
+		typeof numgen random mod 1 : ip daddr . tcp dport
+	}
 	chain svc-web-tcp-80 {
+		meta l4proto tcp counter dnat ip to numgen random mod 1 map @eps-web-tcp-80
 	}
 `,
 	}, {
@@ -95,11 +107,14 @@ no-endpoint-nodeports: tcp . 30080 : goto no-endpoints
 		pods: []Pod{testPod("w1", "10.88.0.5", true, map[string]string{"app": "web", "x": "y"})},
 		want: `service-ips: 10.96.0.11 . tcp . 80 : goto svc-web-tcp-80
 service-nodeports: tcp . 30080 : goto svc-web-tcp-80
-	chain svc-web-tcp-80 {
-		goto ep-web-tcp-80-10.88.0.5-80
+	map eps-web-tcp-80 {
+		typeof numgen random mod 1 : ip daddr . tcp dport
+		elements = {
+			0 : 10.88.0.5 . 80
+		}
 	}
-	chain ep-web-tcp-80-10.88.0.5-80 {
-		meta l4proto tcp counter dnat to 10.88.0.5:80
+	chain svc-web-tcp-80 {
+		meta l4proto tcp counter dnat ip to numgen random mod 1 map @eps-web-tcp-80
 	}
 `,
 	}, {
@@ -259,5 +274,83 @@ func TestUnchangedUnitsAreReused(t *testing.T) {
 	second := generate(cfg, sps, nil, first)
 	if a, b := second.unit("svc-a-tcp-80"), second.unit("svc-b-udp-53"); !a.reused || b.reused {
 		t.Fatalf("reused: a %v (want true), b %v (want false)", a.reused, b.reused)
+	}
+}
+
+func TestServiceMapSlots(t *testing.T) {
+	ep := func(last byte, ready bool) Endpoint {
+		return Endpoint{IP: netip.AddrFrom4([4]byte{10, 88, 0, last}), Port: 80, Ready: ready}
+	}
+	slots := func(m *epsMap) string {
+		if m == nil {
+			return "no map"
+		}
+		var b strings.Builder
+		b.WriteString("mod " + strconv.Itoa(int(m.size)) + ":")
+		for _, e := range m.elems {
+			b.WriteString(" " + strconv.Itoa(int(e.slot)) + "=" + e.addr.String())
+		}
+		return b.String()
+	}
+	for _, tt := range []struct {
+		name string
+		eps  []Endpoint
+		want string
+	}{
+		{"no endpoints", nil, "no map"},
+		{"all ready", []Endpoint{ep(1, true), ep(2, true), ep(3, true)}, "mod 3: 0=10.88.0.1 1=10.88.0.2 2=10.88.0.3"},
+		{"not ready slots go round the ready ones",
+			[]Endpoint{ep(1, false), ep(2, true), ep(3, false), ep(4, true), ep(5, false)},
+			"mod 5: 0=10.88.0.2 1=10.88.0.2 2=10.88.0.4 3=10.88.0.4 4=10.88.0.2"},
+		{"none ready: an empty map", []Endpoint{ep(1, false), ep(2, false)}, "mod 2:"},
+	} {
+		sp := &servicePort{service: "s", proto: 6, port: 80, endpoints: tt.eps}
+		if got := slots(serviceMap(sp)); got != tt.want {
+			t.Errorf("%s: got %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestDiffEps(t *testing.T) {
+	a, b := netip.MustParseAddr("10.88.0.1"), netip.MustParseAddr("10.88.0.2")
+	old := []epsElem{{0, a, 80}, {1, b, 80}, {2, a, 80}}
+	next := []epsElem{{0, a, 80}, {1, a, 80}, {3, b, 80}}
+	gone, fresh := diffEps(old, next)
+	if fmt.Sprint(gone) != fmt.Sprint([]epsElem{old[1], old[2]}) || fmt.Sprint(fresh) != fmt.Sprint([]epsElem{next[1], next[2]}) {
+		t.Fatalf("gone %v fresh %v", gone, fresh)
+	}
+}
+
+// TestReadinessChangeTouchesOnlyElements: the kernel re-validates the
+// whole table for a new rule, not for elements of a data map, so a
+// readiness change (the common one) must come down to elements; a new
+// endpoint changes the modulus and so the rule and the map.
+func TestReadinessChangeTouchesOnlyElements(t *testing.T) {
+	cfg, _ := Config{}.withDefaults()
+	services := []api.Service{svc("web", "10.96.0.11", api.ServiceTypeClusterIP, appWeb, api.ServicePort{Port: 80})}
+	pods := []Pod{testPod("w1", "10.88.0.5", true, appWeb), testPod("w2", "10.88.0.6", true, appWeb)}
+	sync := func(prev *ruleset) (*ruleset, int, int) {
+		sps, _ := servicePorts(services, pods)
+		rs := generate(cfg, sps, nil, prev)
+		e := newEmitter("outpost", 0)
+		changed := e.partial(prev, rs)
+		return rs, changed, e.nb.msgs
+	}
+	sps, _ := servicePorts(services, pods)
+	rs := generate(cfg, sps, nil, nil)
+	pods[1].Ready = false
+	rs, changed, msgs := sync(rs)
+	if changed != 0 || msgs != 2 { // delete slot 1, add it again
+		t.Fatalf("w2 not ready: %d chains or maps changed, %d messages; want 0 and 2", changed, msgs)
+	}
+	pods[1].Ready = true
+	if _, changed, msgs = sync(rs); changed != 0 || msgs != 2 {
+		t.Fatalf("w2 ready again: %d chains or maps changed, %d messages; want 0 and 2", changed, msgs)
+	}
+	pods = append(pods, testPod("w3", "10.88.0.7", true, appWeb))
+	// The chain is rewritten and the map replaced: flush, delete the map,
+	// add it, its elements and the rule.
+	if _, changed, msgs = sync(rs); changed != 3 || msgs != 5 {
+		t.Fatalf("w3 added: %d chains or maps changed, %d messages; want 3 and 5", changed, msgs)
 	}
 }

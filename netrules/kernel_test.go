@@ -126,6 +126,30 @@ func TestServiceSpreadsOverReadyPods(t *testing.T) {
 	}
 }
 
+// TestEndpointsComeAndGo changes the number of endpoints, which replaces
+// the service's rule and endpoint map within a partial sync.
+func TestEndpointsComeAndGo(t *testing.T) {
+	n := webNode(t)
+	r := n.rules(t, netrules.Config{})
+	pods := webPods(n, "a", "b", "c")
+	mustSync(t, r, []api.Service{webService()}, pods[:2])
+	spread(t, n.node, "tcp", vip+":80", "a", "b")
+	mustSync(t, r, []api.Service{webService()}, pods)
+	spread(t, n.node, "tcp", vip+":80", "a", "b", "c")
+	spread(t, n.node, "udp", vip+":53", "a", "b", "c")
+	mustSync(t, r, []api.Service{webService()}, pods[2:])
+	spread(t, n.node, "tcp", vip+":80", "c")
+	mustSync(t, r, []api.Service{webService()}, nil)
+	if _, _, err := ask(n.node, "tcp", vip+":80"); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("no endpoints: %v, want connection refused", err)
+	}
+	mustSync(t, r, []api.Service{webService()}, pods[1:2])
+	spread(t, n.lan, "tcp", nodeLAN.String()+":30080", "b")
+	mustSync(t, r, nil, pods) // the service goes, its map with it
+	mustSync(t, r, []api.Service{webService()}, pods)
+	spread(t, n.node, "tcp", vip+":80", "a", "b", "c")
+}
+
 func TestHairpin(t *testing.T) {
 	n := webNode(t)
 	r := n.rules(t, netrules.Config{})

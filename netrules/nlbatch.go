@@ -218,39 +218,109 @@ func (nb *nlBatch) addMap(m mapDef) {
 	nb.end(at)
 }
 
-// anonVmap adds a constant anonymous map from numgen's result (a host
-// order integer) to goto targets; the rule that follows refers to it by
-// the returned batch-local ID.
-func (nb *nlBatch) anonVmap(targets []string) (name string, id uint32) {
-	name = "__map%d"
-	nb.setID++
-	id = nb.setID
+// addEpsMap adds a service port's endpoint map: a 32-bit integer in host
+// order (numgen's result) -> ipv4_addr . inet_service. Its user data is
+// what nft stores for "typeof numgen random mod N : ip daddr . tcp dport",
+// so that nft lists the map as it would have created it.
+func (nb *nlBatch) addEpsMap(m *epsMap) {
 	at := nb.begin(batchMsgs|unix.NFT_MSG_NEWSET, unix.NLM_F_REQUEST|unix.NLM_F_CREATE)
 	nb.str(unix.NFTA_SET_TABLE, nb.table)
-	nb.str(unix.NFTA_SET_NAME, name)
-	nb.u32(unix.NFTA_SET_FLAGS, unix.NFT_SET_ANONYMOUS|unix.NFT_SET_CONSTANT|unix.NFT_SET_MAP)
-	nb.u32(unix.NFTA_SET_KEY_TYPE, anonVmapType.GetNFTMagic())
-	nb.u32(unix.NFTA_SET_KEY_LEN, anonVmapType.Bytes)
-	nb.u32(unix.NFTA_SET_ID, id)
-	nb.u32(unix.NFTA_SET_DATA_TYPE, verdictDataType)
-	nb.u32(unix.NFTA_SET_DATA_LEN, 0)
-	desc := nb.nest(unix.NFTA_SET_DESC)
-	nb.u32(unix.NFTA_SET_DESC_SIZE, uint32(len(targets)))
-	nb.unnest(desc)
-	nb.attr(unix.NFTA_SET_USERDATA, []byte{udataKeyOrder, 4, byteOrderHost, 0, 0, 0})
+	nb.str(unix.NFTA_SET_NAME, m.name)
+	nb.u32(unix.NFTA_SET_FLAGS, unix.NFT_SET_MAP)
+	nb.u32(unix.NFTA_SET_KEY_TYPE, nftables.TypeInteger.GetNFTMagic())
+	nb.u32(unix.NFTA_SET_KEY_LEN, 4)
+	dt := nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetService)
+	nb.u32(unix.NFTA_SET_DATA_TYPE, dt.GetNFTMagic())
+	nb.u32(unix.NFTA_SET_DATA_LEN, dt.Bytes)
+	nb.setID++
+	nb.u32(unix.NFTA_SET_ID, nb.setID)
+	nb.attr(unix.NFTA_SET_USERDATA, epsUserData(m))
 	nb.end(at)
+}
 
-	at = nb.begin(batchMsgs|unix.NFT_MSG_NEWSETELEM, unix.NLM_F_REQUEST|unix.NLM_F_CREATE)
-	nb.str(unix.NFTA_SET_ELEM_LIST_SET, name)
-	nb.u32(unix.NFTA_SET_ELEM_LIST_SET_ID, id)
-	nb.str(unix.NFTA_SET_ELEM_LIST_TABLE, nb.table)
-	list := nb.nest(unix.NFTA_SET_ELEM_LIST_ELEMENTS)
-	for i, t := range targets {
-		nb.elem(binary.NativeEndian.AppendUint32(nil, uint32(i)), t)
+// nft's user data: type-length-value with one-byte type and length.
+// Expression ids and payload descriptions are nft's (numgen 23, concat
+// 13, payload 7; ip 12 with daddr field 12, tcp 8 and udp 6 with dport
+// field 2).
+const (
+	udataKeyTypeof    = 3
+	udataDataTypeof   = 4
+	udataDataInterval = 6
+	nftExprNumgen     = 23
+	nftExprConcat     = 13
+	nftExprPayload    = 7
+	nftProtoIP        = 12
+	nftIPDaddr        = 12
+	nftProtoTCP       = 8
+	nftProtoUDP       = 6
+	nftThDport        = 2
+)
+
+func udataTLV(b []byte, typ byte, v []byte) []byte {
+	return append(append(b, typ, byte(len(v))), v...)
+}
+
+func udataU32(b []byte, typ byte, v uint32) []byte {
+	return udataTLV(b, typ, binary.NativeEndian.AppendUint32(nil, v))
+}
+
+func udataExpr(typ uint32, data []byte) []byte {
+	return udataTLV(udataU32(nil, 0, typ), 1, data)
+}
+
+func epsUserData(m *epsMap) []byte {
+	numgen := udataU32(udataU32(udataU32(nil, 0, unix.NFT_NG_RANDOM), 1, m.size), 2, 0)
+	proto := uint32(nftProtoTCP)
+	if m.proto == unix.IPPROTO_UDP {
+		proto = nftProtoUDP
 	}
-	nb.unnest(list)
+	daddr := udataExpr(nftExprPayload, udataU32(udataU32(nil, 0, nftProtoIP), 1, nftIPDaddr))
+	dport := udataExpr(nftExprPayload, udataU32(udataU32(nil, 0, proto), 1, nftThDport))
+	concat := udataExpr(nftExprConcat, udataTLV(udataTLV(nil, 0, daddr), 1, dport))
+	b := udataU32(nil, udataKeyOrder, byteOrderHost)
+	b = udataU32(b, 1, 0) // data byte order: as its types say
+	b = udataTLV(b, udataKeyTypeof, udataExpr(nftExprNumgen, numgen))
+	b = udataTLV(b, udataDataTypeof, concat)
+	return udataU32(b, udataDataInterval, 0)
+}
+
+// delSet deletes a named set.
+func (nb *nlBatch) delSet(name string) {
+	at := nb.begin(batchMsgs|unix.NFT_MSG_DELSET, unix.NLM_F_REQUEST)
+	nb.str(unix.NFTA_SET_TABLE, nb.table)
+	nb.str(unix.NFTA_SET_NAME, name)
 	nb.end(at)
-	return name, id
+}
+
+// epsElems adds (or, with del, deletes) elements of an endpoint map.
+func (nb *nlBatch) epsElems(set string, es []epsElem, del bool) {
+	typ := uint16(unix.NFT_MSG_NEWSETELEM)
+	flags := uint16(unix.NLM_F_REQUEST | unix.NLM_F_CREATE)
+	if del {
+		typ, flags = unix.NFT_MSG_DELSETELEM, unix.NLM_F_REQUEST
+	}
+	for len(es) > 0 {
+		at := nb.begin(batchMsgs|typ, flags)
+		nb.str(unix.NFTA_SET_ELEM_LIST_SET, set)
+		nb.str(unix.NFTA_SET_ELEM_LIST_TABLE, nb.table)
+		list := nb.nest(unix.NFTA_SET_ELEM_LIST_ELEMENTS)
+		for len(es) > 0 && len(nb.b)-list < elemBudget {
+			item := nb.nest(unix.NFTA_LIST_ELEM)
+			k := nb.nest(unix.NFTA_SET_ELEM_KEY)
+			nb.attr(unix.NFTA_DATA_VALUE, binary.NativeEndian.AppendUint32(nil, es[0].slot))
+			nb.unnest(k)
+			if !del {
+				a := es[0].addr.As4()
+				d := nb.nest(unix.NFTA_SET_ELEM_DATA)
+				nb.attr(unix.NFTA_DATA_VALUE, append(a[:], byte(es[0].port>>8), byte(es[0].port), 0, 0))
+				nb.unnest(d)
+			}
+			nb.unnest(item)
+			es = es[1:]
+		}
+		nb.unnest(list)
+		nb.end(at)
+	}
 }
 
 // elem adds one element, key -> goto target (no target: a key to delete).

@@ -21,8 +21,12 @@ type feature struct {
 	name    string
 	configs string // the kernel options that provide it
 	maps    bool   // needs the named maps
+	eps     *epsMap
 	chains  []chain
 }
+
+var selfCheckEps = &epsMap{name: "eps", proto: unix.IPPROTO_TCP, size: 2,
+	elems: []epsElem{{0, netip.MustParseAddr("127.0.0.1"), 1}, {1, netip.MustParseAddr("127.0.0.1"), 2}}}
 
 var features = []feature{
 	{name: "nat", configs: "CONFIG_NFT_NAT, CONFIG_NF_NAT", chains: []chain{{
@@ -33,10 +37,10 @@ var features = []feature{
 		name: "masq", base: &baseChain{nftables.ChainTypeNAT, "postrouting", prioSrcNAT},
 		rules: []rule{{matchOif{name: "lo"}, masquerade{}}},
 	}}},
-	{name: "numgen", configs: "CONFIG_NFT_NUMGEN", chains: []chain{
-		{name: "numgen-target"},
-		{name: "numgen", rules: []rule{{spread{[]string{"numgen-target", "numgen-target"}}}}},
-	}},
+	{name: "numgen", configs: "CONFIG_NFT_NUMGEN, CONFIG_NF_TABLES_SET", eps: selfCheckEps, chains: []chain{{
+		name: "numgen", base: &baseChain{nftables.ChainTypeNAT, "output", prioDstNAT},
+		rules: []rule{{matchL4{unix.IPPROTO_TCP}, dnatMap{mod: selfCheckEps.size, set: selfCheckEps.name}}},
+	}}},
 	{name: "ct", configs: "CONFIG_NFT_CT, CONFIG_NF_CONNTRACK", chains: []chain{{
 		name: "ct", rules: []rule{{matchCt{}}, {matchCt{dnat: true}}},
 	}}},
@@ -105,6 +109,10 @@ func (r *Rules) selfCheck(ctx context.Context) ([]string, error) {
 		for _, f := range feats {
 			for i := range f.chains {
 				e.addChain(&f.chains[i])
+			}
+			if f.eps != nil {
+				e.nb.addEpsMap(f.eps)
+				e.nb.epsElems(f.eps.name, f.eps.elems, false)
 			}
 		}
 		for _, f := range feats {

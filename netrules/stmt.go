@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
@@ -208,26 +207,25 @@ func (s vmapLookup) exprs(*emitter) []expr.Any {
 	)
 }
 
-// spread: numgen random mod N vmap { 0 : goto a, ... }, the load balancer.
-// Its anonymous map lives and dies with the rule.
-type spread struct{ targets []string }
-
-func (s spread) text(b *strings.Builder) {
-	fmt.Fprintf(b, "numgen random mod %d vmap { ", len(s.targets))
-	for i, t := range s.targets {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(b, "%d : goto %s", i, t)
-	}
-	b.WriteString(" }")
+// dnatMap: dnat ip to numgen random mod N map @set, the load balancer:
+// numgen picks a slot, the service port's endpoint map gives its address
+// . port (after a matchL4, as nft requires).
+type dnatMap struct {
+	mod uint32
+	set string
 }
 
-func (s spread) exprs(e *emitter) []expr.Any {
-	name, id := e.nb.anonVmap(s.targets)
+func (s dnatMap) text(b *strings.Builder) {
+	fmt.Fprintf(b, "dnat ip to numgen random mod %d map @%s", s.mod, s.set)
+}
+
+func (s dnatMap) exprs(*emitter) []expr.Any {
 	return []expr.Any{
-		&expr.Numgen{Register: reg1, Modulus: uint32(len(s.targets)), Type: unix.NFT_NG_RANDOM},
-		&expr.Lookup{SourceRegister: reg1, SetName: name, SetID: id, IsDestRegSet: true, DestRegister: 0},
+		&expr.Numgen{Register: reg1, Modulus: s.mod, Type: unix.NFT_NG_RANDOM},
+		// The address lands in register 1's first 4 bytes, the port in
+		// the next 4, register 9.
+		&expr.Lookup{SourceRegister: reg1, SetName: s.set, IsDestRegSet: true, DestRegister: reg1},
+		&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: reg1, RegProtoMin: reg32b, Specified: true},
 	}
 }
 
@@ -301,10 +299,6 @@ func (s verdict) exprs(*emitter) []expr.Any {
 	}
 	return []expr.Any{&expr.Verdict{Kind: k, Chain: s.chain}}
 }
-
-// anonVmapType is the key of spread's maps: numgen's result, an integer in
-// host byte order.
-var anonVmapType = nftables.TypeInteger
 
 // icmpPortUnreachable is ICMP destination unreachable's code 3.
 const icmpPortUnreachable = 3

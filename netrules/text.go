@@ -6,8 +6,9 @@ import (
 )
 
 // text renders the ruleset in nft syntax, as `nft -f` reads it and close to
-// what `nft list table` prints: maps first, then the fixed chains, then one
-// group of chains per service port and host port, in name order.
+// what `nft list table` prints: maps first (the dispatch maps, then the
+// endpoint maps), then the fixed chains, then one group of chains per
+// service port and host port, in name order.
 func (rs *ruleset) text(table string) string {
 	var b strings.Builder
 	b.WriteString("table ip " + table + " {\n")
@@ -35,12 +36,34 @@ func (rs *ruleset) text(table string) string {
 		}
 		b.WriteString("\t}\n")
 	}
+	for _, u := range rs.units {
+		if u.eps != nil {
+			u.eps.text(&b)
+		}
+	}
 	for _, c := range rs.chains() {
 		b.WriteByte('\n')
 		c.text(&b)
 	}
 	b.WriteString("}\n")
 	return b.String()
+}
+
+func (m *epsMap) text(b *strings.Builder) {
+	b.WriteString("\tmap " + m.name + " {\n\t\ttypeof numgen random mod " + strconv.Itoa(int(m.size)) +
+		" : ip daddr . " + protoName(m.proto) + " dport\n")
+	if len(m.elems) > 0 {
+		b.WriteString("\t\telements = {\n")
+		for i, e := range m.elems {
+			b.WriteString("\t\t\t" + strconv.Itoa(int(e.slot)) + " : " + e.addr.String() + " . " + strconv.Itoa(int(e.port)))
+			if i < len(m.elems)-1 {
+				b.WriteByte(',')
+			}
+			b.WriteByte('\n')
+		}
+		b.WriteString("\t\t}\n")
+	}
+	b.WriteString("\t}\n")
 }
 
 func (e elem) text(b *strings.Builder) {
