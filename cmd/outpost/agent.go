@@ -279,7 +279,18 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 		for _, p := range ag.Admitted() {
 			running = append(running, nodestatus.RunningPod{UID: p.UID, Pod: p.Pod})
 		}
-		evictions, err := evictor.Evaluate(ctx, collector.Met(), running)
+		met := collector.Met()
+		for _, m := range met {
+			// Disk pressure: unused images go before any pod does, as kubelet does.
+			if m.Resource() == api.ResourceEphemeralStorage {
+				if res, err := gc.Collect(ctx); err == nil && len(res.Deleted) > 0 {
+					log.Info().Strs("images", res.Deleted).Msg("disk pressure: deleted unused images before evicting")
+					return // measure again before deciding on pods
+				}
+				break
+			}
+		}
+		evictions, err := evictor.Evaluate(ctx, met, running)
 		if err != nil {
 			log.Warn().Err(err).Msg("evaluating evictions")
 		}
