@@ -25,7 +25,7 @@ type Runtime interface {
 type Store interface {
 	Desired(ctx context.Context) (*store.Merged, error)
 	Watch(ctx context.Context) <-chan struct{}
-	PutPodStatus(ctx context.Context, st api.PodStatus) error
+	PutPodStatuses(ctx context.Context, sts []api.PodStatus) error
 	PodStatuses(ctx context.Context) ([]api.PodStatus, error)
 	DeletePodStatus(ctx context.Context, src store.Source, name string) error
 	RecordEvent(ctx context.Context, ev api.Event) error

@@ -109,13 +109,18 @@ func (m *statusManager) flush(ctx context.Context) {
 		delete(m.written, uid)
 		m.mu.Unlock()
 	}
-	for _, st := range put {
-		if err := m.store.PutPodStatus(ctx, st); err != nil {
-			m.log.Error().Err(err).Str("pod", st.Name).Msg("writing pod status")
-			continue
-		}
-		m.mu.Lock()
-		m.written[st.UID] = st
-		m.mu.Unlock()
+	if len(put) == 0 {
+		return
 	}
+	// One transaction for the burst (20 pods starting at boot write their
+	// statuses together: one fsync, not twenty).
+	if err := m.store.PutPodStatuses(ctx, put); err != nil {
+		m.log.Error().Err(err).Int("pods", len(put)).Msg("writing pod statuses")
+		return
+	}
+	m.mu.Lock()
+	for _, st := range put {
+		m.written[st.UID] = st
+	}
+	m.mu.Unlock()
 }

@@ -23,7 +23,7 @@ func (s *Store) RecordEvent(ctx context.Context, ev api.Event) error {
 	}
 	msg := Message{Topic: TopicEvents, Payload: data, QoS: 1}
 	var pushed pushResult
-	err = s.update(ctx, func(tx *bolt.Tx) error {
+	err = s.batch(ctx, func(tx *bolt.Tx) error {
 		if err := appendEvent(tx.Bucket(bucketEvents), data, s.opts.EventsKeep); err != nil {
 			return err
 		}

@@ -25,6 +25,33 @@ func (s *Store) PutPodStatus(ctx context.Context, st api.PodStatus) error {
 	})
 }
 
+// PutPodStatuses stores several pods' status snapshots in one transaction
+// (one fsync), as the agent's status manager flushes them.
+func (s *Store) PutPodStatuses(ctx context.Context, sts []api.PodStatus) error {
+	keys := make([][]byte, len(sts))
+	vals := make([][]byte, len(sts))
+	for i := range sts {
+		key, err := statusKey(Source(sts[i].Source), sts[i].Name)
+		if err != nil {
+			return fmt.Errorf("store: put pod status: %w", err)
+		}
+		data, err := json.Marshal(&sts[i])
+		if err != nil {
+			return fmt.Errorf("store: put pod status %s/%s: %w: encode: %w", sts[i].Source, sts[i].Name, ErrInvalid, err)
+		}
+		keys[i], vals[i] = key, data
+	}
+	return s.update(ctx, func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketStatus).Bucket(bucketPodStatus)
+		for i := range keys {
+			if err := b.Put(keys[i], vals[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // PodStatus returns the status snapshot of one pod, or ErrNotFound.
 func (s *Store) PodStatus(ctx context.Context, src Source, name string) (api.PodStatus, error) {
 	var st api.PodStatus

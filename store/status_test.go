@@ -76,3 +76,25 @@ func TestNodeStatus(t *testing.T) {
 		}
 	}
 }
+
+func TestPutPodStatuses(t *testing.T) {
+	s := openT(t, statePath(t), Options{})
+	ctx := context.Background()
+	sts := []api.PodStatus{
+		{Source: string(SourceStatic), Name: "a", Phase: api.PodRunning},
+		{Source: string(SourceNode), Name: "b", Phase: api.PodPending},
+	}
+	if err := s.PutPodStatuses(ctx, sts); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.PodStatuses(ctx)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("PodStatuses = %v, %v", got, err)
+	}
+	if err := s.PutPodStatuses(ctx, []api.PodStatus{{Source: "bogus", Name: "c"}}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("bad source: err = %v", err)
+	}
+	if got, _ := s.PodStatuses(ctx); len(got) != 2 {
+		t.Fatalf("a rejected batch wrote something: %v", got)
+	}
+}

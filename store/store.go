@@ -176,6 +176,17 @@ func (s *Store) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	return s.db.View(fn)
 }
 
+// batch is update for writes many goroutines make at once (events from
+// every pod worker): bbolt coalesces concurrent calls into one transaction
+// and one fsync. fn may run twice if another fn of the batch fails (the
+// first run is rolled back), so it must not act outside the transaction.
+func (s *Store) batch(ctx context.Context, fn func(tx *bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.Batch(fn)
+}
+
 // update runs fn in the write transaction; fn's error rolls it back. Never
 // call view or update from fn, and keep fn short: bbolt has one writer.
 func (s *Store) update(ctx context.Context, fn func(tx *bolt.Tx) error) error {

@@ -40,6 +40,8 @@ import (
 // download is kept for a later pull to resume.
 const (
 	nodeStatusInterval = 10 * time.Second
+	coldPagesDelay     = time.Minute
+	coldPagesInterval  = 30 * time.Minute
 	imageGCInterval    = 5 * time.Minute
 	pullLeaseMaxAge    = 24 * time.Hour
 )
@@ -303,6 +305,16 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 		case <-ag.Ready():
 			log.Info().Dur("took", time.Since(began)).Str("version", version).Str("dataDir", cfg.DataDir).Msg("agent ready")
 			notifyReady(log)
+			// Start-up code and data, touched once, need not stay resident.
+			// Not at once: the pods starting now need much of it (a dropped
+			// page is read back from disk); then now and then.
+			go func() {
+				select {
+				case <-time.After(coldPagesDelay):
+					every(ctx, coldPagesInterval, func() { dropColdPages() })
+				case <-ctx.Done():
+				}
+			}()
 			watchdog(ctx, func(ctx context.Context) error { _, err := rt.Client().Version(ctx); return err }, log)
 		case <-ctx.Done():
 		}
