@@ -19,6 +19,15 @@ func (c cniNetwork) Setup(ctx context.Context, podID, netnsPath string) (Network
 	return NetworkResult{IP: res.IP, Gateway: res.Gateway, Interface: res.Interface}, nil
 }
 
+// SetupFresh skips the check of a cached attachment in a new namespace.
+func (c cniNetwork) SetupFresh(ctx context.Context, podID, netnsPath string) (NetworkResult, error) {
+	res, err := c.n.SetupFresh(ctx, podID, netnsPath)
+	if err != nil {
+		return NetworkResult{}, err
+	}
+	return NetworkResult{IP: res.IP, Gateway: res.Gateway, Interface: res.Interface}, nil
+}
+
 func (c cniNetwork) Teardown(ctx context.Context, podID, netnsPath string) error {
 	return c.n.Teardown(ctx, podID, netnsPath)
 }

@@ -17,6 +17,12 @@ import (
 	"github.com/outpost-edge/outpost/runtime/podfiles"
 )
 
+// freshSetup is implemented by networks that can skip checking a cached
+// attachment when the pod's namespace was just created.
+type freshSetup interface {
+	SetupFresh(ctx context.Context, podID, netnsPath string) (NetworkResult, error)
+}
+
 // NetworkResult is what pod networking reports for one pod.
 type NetworkResult struct {
 	IP        netip.Addr
@@ -97,11 +103,13 @@ func (r *Runtime) EnsureSandbox(ctx context.Context, pod *api.Pod, ref PodRef) (
 		return nil, fmt.Errorf("%w: pod %s needs pod networking, which is not configured (use hostNetwork)", ErrInvalid, ref.Name)
 	}
 	ns, err := netns.Open(filepath.Join(r.netnsDir(), ref.UID))
+	fresh := false
 	if err != nil {
 		ns, err = netns.New(r.netnsDir(), ref.UID)
 		if err != nil {
 			return nil, fmt.Errorf("pod %s: network namespace: %w", ref.Name, err)
 		}
+		fresh = true
 	}
 	sb.NetNSPath = ns.Path()
 	// The bind mounts of hosts and resolv.conf need their files when a
@@ -122,7 +130,11 @@ func (r *Runtime) EnsureSandbox(ctx context.Context, pod *api.Pod, ref PodRef) (
 	sb.netDone = make(chan struct{})
 	go func() {
 		defer close(sb.netDone)
-		res, err := r.cfg.Network.Setup(context.WithoutCancel(ctx), ref.UID, sb.NetNSPath)
+		setup := r.cfg.Network.Setup
+		if f, ok := r.cfg.Network.(freshSetup); ok && fresh {
+			setup = f.SetupFresh
+		}
+		res, err := setup(context.WithoutCancel(ctx), ref.UID, sb.NetNSPath)
 		if err != nil {
 			sb.netErr = fmt.Errorf("pod %s: network: %w", ref.Name, err)
 			return

@@ -49,6 +49,18 @@ func (n *Network) runtimeConf(podID, netnsPath string) *libcni.RuntimeConf {
 // anew (possibly with another address), as is a half-made one left by a
 // failed or interrupted ADD.
 func (n *Network) Setup(ctx context.Context, podID, netnsPath string) (Result, error) {
+	return n.setup(ctx, podID, netnsPath, true)
+}
+
+// SetupFresh is Setup for a network namespace the caller has just created
+// (after a reboot, say): a cached attachment cannot hold there, so it is
+// not CHECKed (three plugin runs saved per pod on a cold boot) but deleted
+// and made anew, which also releases the address it held.
+func (n *Network) SetupFresh(ctx context.Context, podID, netnsPath string) (Result, error) {
+	return n.setup(ctx, podID, netnsPath, false)
+}
+
+func (n *Network) setup(ctx context.Context, podID, netnsPath string, check bool) (Result, error) {
 	if err := validPodID(podID); err != nil {
 		return Result{}, err
 	}
@@ -66,7 +78,10 @@ func (n *Network) Setup(ctx context.Context, podID, netnsPath string) (Result, e
 		log.Warn().Err(err).Msg("unreadable cached cni result; attaching anew")
 	}
 	if cached != nil {
-		checkErr := n.cni.CheckNetworkList(ctx, n.list, rt)
+		checkErr := errors.New("the network namespace is new")
+		if check {
+			checkErr = n.cni.CheckNetworkList(ctx, n.list, rt)
+		}
 		if checkErr == nil {
 			if res, err := toResult(cached, netnsPath); err == nil {
 				log.Debug().Str("ip", res.IP.String()).Msg("pod network attachment adopted")
