@@ -23,5 +23,7 @@ func newLogger(cfg config.Log, w io.Writer) zerolog.Logger {
 	if cfg.Format == "console" || (cfg.Format == "auto" && tty) {
 		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly, NoColor: !tty}
 	}
+	// Milliseconds: a pod's start is a matter of tens of them.
+	zerolog.TimeFieldFormat = "2006-01-02T15:04:05.000Z07:00"
 	return zerolog.New(w).Level(level).With().Timestamp().Logger()
 }
