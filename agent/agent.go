@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	goruntime "runtime"
 	"sync"
 	"time"
 
@@ -49,6 +50,7 @@ type Agent struct {
 	rules        Rules
 	alloc        Allocator
 	servicesWake chan struct{}
+	starts       chan struct{} // bounds container starts in flight
 	rec          *recorder
 	status       *statusManager
 
@@ -79,6 +81,7 @@ func New(opts Options) *Agent {
 		store: opts.Store, rt: opts.Runtime, log: log, clock: opts.Clock, backoff: opts.Backoff,
 		admitFn: opts.Admit, defaultGrace: opts.DefaultGrace, keepLogs: opts.KeepLogs,
 		rules: opts.Rules, alloc: opts.Allocator, servicesWake: make(chan struct{}, 1),
+		starts:  make(chan struct{}, max(2, 2*goruntime.NumCPU())),
 		rec:     &recorder{store: opts.Store, log: log, clock: opts.Clock},
 		status:  newStatusManager(opts.Store, log),
 		workers: map[string]*podWorker{}, byID: map[string]*podWorker{}, conflicts: map[string]bool{}, admitted: map[string]*api.Pod{}, early: map[string]runtime.Event{},
@@ -328,5 +331,18 @@ func (a *Agent) dropStaleStatuses(ctx context.Context) {
 		if _, ok := a.workers[st.UID]; !ok {
 			a.status.remove(st)
 		}
+	}
+}
+
+// acquireStart waits for a container start slot. Starting every pod of a
+// cold boot at once makes 20 shims, runc and containerd's single metadata
+// writer fight over two cores; a few at a time finish sooner, first pods
+// first.
+func (a *Agent) acquireStart(ctx context.Context) (release func(), err error) {
+	select {
+	case a.starts <- struct{}{}:
+		return func() { <-a.starts }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
 }

@@ -110,9 +110,14 @@ func (w *podWorker) startContainer(ctx context.Context, c *api.Container, st *ct
 	st.waitReason, st.waitMessage = "ContainerCreating", ""
 	w.publish()
 
+	release, err := w.a.acquireStart(ctx)
+	if err != nil {
+		return
+	}
 	started, err := w.a.rt.StartContainer(ctx, runtime.StartRequest{
 		Pod: w.pod, Ref: w.ref, Sandbox: w.sandbox, Container: c, Init: st.init, Attempt: st.attempt,
 	})
+	release()
 	if err != nil {
 		if ctx.Err() != nil {
 			return
