@@ -292,15 +292,6 @@ func (r *Rules) dial() error {
 	return nil
 }
 
-// reconnect drops the Conn and whatever it has queued.
-func (r *Rules) reconnect() error {
-	_ = r.conn.CloseLasting()
-	if err := r.dial(); err != nil {
-		return fmt.Errorf("netrules: reconnect: %w", err)
-	}
-	return nil
-}
-
 // Cleanup deletes the table, and nothing else. The next Sync re-creates it.
 func (r *Rules) Cleanup(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
