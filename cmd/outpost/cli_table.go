@@ -57,62 +57,15 @@ func podReady(p localapi.PodInfo) string {
 	return fmt.Sprintf("%d/%d", ready, total)
 }
 
-// podStatusText is kubectl's STATUS column: the most telling reason of the
-// pod or of its first troubled container.
+// podStatusText is kubectl's STATUS column (api.PodStatus.DisplayReason).
 func podStatusText(p localapi.PodInfo) string {
 	if p.Pod == nil {
 		return "Terminating"
 	}
-	st := p.Status
-	if st == nil {
+	if p.Status == nil {
 		return api.PodPending
 	}
-	reason := st.Phase
-	if st.Reason != "" {
-		reason = st.Reason
-	}
-	if reason == "" {
-		reason = api.PodPending
-	}
-	for i, c := range st.InitContainerStatuses {
-		t, wt := c.State.Terminated, c.State.Waiting
-		switch {
-		case t != nil && t.ExitCode == 0:
-			continue
-		case t != nil:
-			return "Init:" + terminatedText(t)
-		case wt != nil && wt.Reason != "" && wt.Reason != "PodInitializing":
-			return "Init:" + wt.Reason
-		default:
-			return fmt.Sprintf("Init:%d/%d", i, len(p.Pod.Spec.InitContainers))
-		}
-	}
-	running := false
-	for i := len(st.ContainerStatuses) - 1; i >= 0; i-- {
-		c := st.ContainerStatuses[i]
-		switch {
-		case c.State.Waiting != nil && c.State.Waiting.Reason != "":
-			reason = c.State.Waiting.Reason
-		case c.State.Terminated != nil:
-			reason = terminatedText(c.State.Terminated)
-		case c.State.Running != nil && c.Ready:
-			running = true
-		}
-	}
-	if reason == "Completed" && running {
-		reason = api.PodRunning
-	}
-	return reason
-}
-
-func terminatedText(t *api.ContainerStateTerminated) string {
-	switch {
-	case t.Reason != "":
-		return t.Reason
-	case t.Signal != 0:
-		return "Signal:" + strconv.Itoa(int(t.Signal))
-	}
-	return "ExitCode:" + strconv.Itoa(int(t.ExitCode))
+	return p.Status.DisplayReason()
 }
 
 // podRestarts is "3" or, with a known last restart, "3 (5m ago)".

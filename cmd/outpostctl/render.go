@@ -160,50 +160,8 @@ func restarts(p api.PodStatus) int32 {
 	return n
 }
 
-// podStatusText is kubectl's STATUS column: the pod's reason or phase, or
-// the most telling reason of a troubled container.
-func podStatusText(p api.PodStatus) string {
-	reason := p.Phase
-	if p.Reason != "" {
-		reason = p.Reason
-	}
-	if reason == "" {
-		reason = api.PodPending
-	}
-	for i, c := range p.InitContainerStatuses {
-		t, wt := c.State.Terminated, c.State.Waiting
-		switch {
-		case t != nil && t.ExitCode == 0:
-			continue
-		case t != nil:
-			return "Init:" + terminatedText(t)
-		case wt != nil && wt.Reason != "" && wt.Reason != "PodInitializing":
-			return "Init:" + wt.Reason
-		default:
-			return fmt.Sprintf("Init:%d/%d", i, len(p.InitContainerStatuses))
-		}
-	}
-	for i := len(p.ContainerStatuses) - 1; i >= 0; i-- {
-		c := p.ContainerStatuses[i]
-		switch {
-		case c.State.Waiting != nil && c.State.Waiting.Reason != "":
-			reason = c.State.Waiting.Reason
-		case c.State.Terminated != nil && reason != api.PodRunning:
-			reason = terminatedText(c.State.Terminated)
-		}
-	}
-	return reason
-}
-
-func terminatedText(t *api.ContainerStateTerminated) string {
-	switch {
-	case t.Reason != "":
-		return t.Reason
-	case t.Signal != 0:
-		return "Signal:" + strconv.Itoa(int(t.Signal))
-	}
-	return "ExitCode:" + strconv.Itoa(int(t.ExitCode))
-}
+// podStatusText is kubectl's STATUS column (api.PodStatus.DisplayReason).
+func podStatusText(p api.PodStatus) string { return p.DisplayReason() }
 
 // printProgress tells how a wait ended: who observed, who rejected and why,
 // who is missing.
