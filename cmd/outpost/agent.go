@@ -87,7 +87,7 @@ func runAgent(args []string, _, stderr io.Writer) error {
 	socket := fl.String("socket", "", "local API socket (default <dataDir>/outpost.sock)")
 	drain := fl.Bool("drain", false, "stop every pod with its grace period, remove its containers, and exit (the desired state is kept)")
 	if err := fl.Parse(args); err != nil {
-		return exitError{2}
+		return exitError{Code: 2}
 	}
 	cfg, err := f.load()
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/outpost-edge/outpost/agent/localapi"
 	"github.com/outpost-edge/outpost/api"
+	"github.com/outpost-edge/outpost/internal/cli"
 )
 
 // runApply sends manifests to the agent's static source, as kubectl apply
@@ -23,13 +24,13 @@ func runApply(args []string, stdout, stderr io.Writer) error {
 	f.register(fl)
 	var files stringList
 	fl.Var(&files, "f", "manifest file, directory (its *.yaml, *.yml, *.json) or - for stdin; repeatable")
-	pos, err := parseInterspersed(fl, args)
+	pos, err := cli.ParseInterspersed(fl, args)
 	if err != nil {
-		return exitError{2}
+		return exitError{Code: 2}
 	}
 	if len(files) == 0 || len(pos) > 0 {
 		fmt.Fprintln(stderr, "usage: outpost apply -f FILE|DIR|- [-f ...]")
-		return exitError{2}
+		return exitError{Code: 2}
 	}
 	var paths []string
 	for _, f := range files {
@@ -73,7 +74,7 @@ func runApply(args []string, stdout, stderr io.Writer) error {
 	}
 	if failed > 0 {
 		fmt.Fprintf(stderr, "%d of %d file(s) not applied\n", failed, len(paths))
-		return exitError{1}
+		return exitError{Code: 1}
 	}
 	return nil
 }
@@ -102,13 +103,13 @@ func runDelete(args []string, stdout, stderr io.Writer) error {
 	fl.SetOutput(stderr)
 	var f cliFlags
 	f.register(fl)
-	pos, err := parseInterspersed(fl, args)
+	pos, err := cli.ParseInterspersed(fl, args)
 	if err != nil {
-		return exitError{2}
+		return exitError{Code: 2}
 	}
 	if len(pos) < 2 || (pos[0] != "pod" && pos[0] != "pods" && pos[0] != "po") {
 		fmt.Fprintln(stderr, "usage: outpost delete pod NAME...")
-		return exitError{2}
+		return exitError{Code: 2}
 	}
 	c, err := f.client()
 	if err != nil {

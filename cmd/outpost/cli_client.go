@@ -42,29 +42,6 @@ func (f *cliFlags) client() (*apiClient, error) {
 	return newAPIClient(socket), nil
 }
 
-// parseInterspersed parses flags anywhere among the positional arguments
-// (outpost get pods -o wide), as kubectl does; everything after "--" is
-// positional.
-func parseInterspersed(fl *flag.FlagSet, args []string) ([]string, error) {
-	var pos, rest []string
-	for i, a := range args {
-		if a == "--" {
-			args, rest = args[:i], args[i+1:]
-			break
-		}
-	}
-	for {
-		if err := fl.Parse(args); err != nil {
-			return nil, err
-		}
-		if fl.NArg() == 0 {
-			return append(pos, rest...), nil
-		}
-		pos = append(pos, fl.Arg(0))
-		args = fl.Args()[1:]
-	}
-}
-
 // apiClient speaks HTTP to the local API's unix socket.
 type apiClient struct {
 	socket string

@@ -11,6 +11,7 @@ import (
 
 	"github.com/outpost-edge/outpost/agent/localapi"
 	"github.com/outpost-edge/outpost/api"
+	"github.com/outpost-edge/outpost/internal/cli"
 )
 
 // runDescribe shows one pod in detail, as kubectl describe does.
@@ -19,13 +20,13 @@ func runDescribe(args []string, stdout, stderr io.Writer) error {
 	fl.SetOutput(stderr)
 	var f cliFlags
 	f.register(fl)
-	pos, err := parseInterspersed(fl, args)
+	pos, err := cli.ParseInterspersed(fl, args)
 	if err != nil {
-		return exitError{2}
+		return exitError{Code: 2}
 	}
 	if len(pos) != 2 || (pos[0] != "pod" && pos[0] != "pods" && pos[0] != "po") {
 		fmt.Fprintln(stderr, "usage: outpost describe pod NAME")
-		return exitError{2}
+		return exitError{Code: 2}
 	}
 	c, err := f.client()
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/outpost-edge/outpost/agent/localapi"
+	"github.com/outpost-edge/outpost/internal/cli"
 )
 
 // cliStdin is what exec -i sends; tests replace it.
@@ -28,13 +29,13 @@ func runExec(args []string, stdout, stderr io.Writer) error {
 	container := fl.String("c", "", "container (needed when the pod has several)")
 	stdin := fl.Bool("i", false, "pass stdin to the command")
 	tty := fl.Bool("t", false, "give the command a terminal (with -i, the local terminal goes raw)")
-	pos, err := parseInterspersed(fl, splitShortFlags(args))
+	pos, err := cli.ParseInterspersed(fl, splitShortFlags(args))
 	if err != nil {
-		return exitError{2}
+		return exitError{Code: 2}
 	}
 	if len(pos) < 2 {
 		fmt.Fprintln(stderr, "usage: outpost exec POD [-c CONTAINER] [-i] [-t] -- COMMAND [ARG...]")
-		return exitError{2}
+		return exitError{Code: 2}
 	}
 	c, err := f.client()
 	if err != nil {
@@ -83,7 +84,7 @@ func runExec(args []string, stdout, stderr io.Writer) error {
 		stream, p, err := localapi.ReadFrame(rwc)
 		if err != nil {
 			if ctx.Err() != nil {
-				return exitError{130}
+				return exitError{Code: 130}
 			}
 			return fmt.Errorf("the session with the agent ended before the command: %w", err)
 		}
@@ -100,7 +101,7 @@ func runExec(args []string, stdout, stderr io.Writer) error {
 			case msg != "":
 				return errors.New(msg) // the command could not run, or was stopped
 			case code != 0:
-				return exitError{code}
+				return exitError{Code: code}
 			}
 			return nil
 		}

@@ -10,6 +10,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/outpost-edge/outpost/agent/localapi"
+	"github.com/outpost-edge/outpost/internal/cli"
 )
 
 // now is the CLI's clock; tests fix it.
@@ -22,13 +23,13 @@ func runGet(args []string, stdout, stderr io.Writer) error {
 	var f cliFlags
 	f.register(fl)
 	output := fl.String("o", "", "output format: wide, json or yaml")
-	pos, err := parseInterspersed(fl, args)
+	pos, err := cli.ParseInterspersed(fl, args)
 	if err != nil {
-		return exitError{2}
+		return exitError{Code: 2}
 	}
 	if len(pos) != 1 {
 		fmt.Fprintln(stderr, "usage: outpost get pods|services|nodes [-o wide|json|yaml]")
-		return exitError{2}
+		return exitError{Code: 2}
 	}
 	switch *output {
 	case "", "wide", "json", "yaml":

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+
+	"github.com/outpost-edge/outpost/internal/cli"
 )
 
 // runLogs prints a container's log, as kubectl logs does.
@@ -22,13 +24,13 @@ func runLogs(args []string, stdout, stderr io.Writer) error {
 	tail := fl.Int("tail", -1, "lines from the end to print (-1: all)")
 	previous := fl.Bool("previous", false, "the log of the container's previous run")
 	timestamps := fl.Bool("timestamps", false, "prefix each line with its time")
-	pos, err := parseInterspersed(fl, args)
+	pos, err := cli.ParseInterspersed(fl, args)
 	if err != nil {
-		return exitError{2}
+		return exitError{Code: 2}
 	}
 	if len(pos) != 1 {
 		fmt.Fprintln(stderr, "usage: outpost logs POD [-c CONTAINER] [-f] [--tail N] [--previous] [--timestamps]")
-		return exitError{2}
+		return exitError{Code: 2}
 	}
 	c, err := f.client()
 	if err != nil {

@@ -7,9 +7,11 @@ import (
 	"io"
 	"time"
 
-	"github.com/outpost-edge/outpost/agent/localapi"
-	"github.com/outpost-edge/outpost/netrules"
 	"github.com/rs/zerolog"
+
+	"github.com/outpost-edge/outpost/agent/localapi"
+	"github.com/outpost-edge/outpost/internal/cli"
+	"github.com/outpost-edge/outpost/netrules"
 )
 
 // runNetrules: `outpost netrules dump` prints the agent's nftables table as
@@ -19,10 +21,10 @@ func runNetrules(args []string, stdout, stderr io.Writer) error {
 	fl.SetOutput(stderr)
 	var f cliFlags
 	f.register(fl)
-	pos, err := parseInterspersed(fl, args)
+	pos, err := cli.ParseInterspersed(fl, args)
 	if err != nil || len(pos) != 1 || pos[0] != "dump" {
 		fmt.Fprintln(stderr, "usage: outpost netrules dump")
-		return exitError{2}
+		return exitError{Code: 2}
 	}
 	c, err := f.client()
 	if err != nil {
@@ -46,7 +48,7 @@ func runCleanup(args []string, stdout, stderr io.Writer) error {
 	fl.SetOutput(stderr)
 	table := fl.String("table", "outpost", "the nftables table to delete")
 	if err := fl.Parse(args); err != nil {
-		return exitError{2}
+		return exitError{Code: 2}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

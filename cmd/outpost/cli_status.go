@@ -10,6 +10,7 @@ import (
 
 	"github.com/outpost-edge/outpost/agent/localapi"
 	"github.com/outpost-edge/outpost/api"
+	"github.com/outpost-edge/outpost/internal/cli"
 )
 
 // runStatus prints the node at a glance: its health, the link, what each
@@ -20,10 +21,10 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	var f cliFlags
 	f.register(fl)
 	output := fl.String("o", "", "output format: json or yaml")
-	pos, err := parseInterspersed(fl, args)
+	pos, err := cli.ParseInterspersed(fl, args)
 	if err != nil || len(pos) > 0 {
 		fmt.Fprintln(stderr, "usage: outpost status [-o json|yaml]")
-		return exitError{2}
+		return exitError{Code: 2}
 	}
 	c, err := f.client()
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/outpost-edge/outpost/agent/localapi"
 	"github.com/outpost-edge/outpost/api"
+	"github.com/outpost-edge/outpost/internal/cli"
 )
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -218,7 +219,7 @@ func TestParseInterspersed(t *testing.T) {
 		f.register(fl)
 		o := fl.String("o", "", "")
 		fl.String("c", "", "")
-		pos, err := parseInterspersed(fl, tt.args)
+		pos, err := cli.ParseInterspersed(fl, tt.args)
 		if err != nil || strings.Join(pos, " ") != tt.pos || *o != tt.out {
 			t.Errorf("%q: pos %q o %q err %v", tt.args, pos, *o, err)
 		}

@@ -22,7 +22,7 @@ import (
 func runImages(args []string, stdout, stderr io.Writer) error {
 	usage := func() error {
 		fmt.Fprintln(stderr, "usage: outpost images ls | import FILE... | rm REF...")
-		return exitError{2}
+		return exitError{Code: 2}
 	}
 	if len(args) == 0 {
 		return usage()
@@ -32,7 +32,7 @@ func runImages(args []string, stdout, stderr io.Writer) error {
 	var f agentFlags
 	f.register(fl)
 	if err := fl.Parse(args[1:]); err != nil {
-		return exitError{2}
+		return exitError{Code: 2}
 	}
 	cfg, err := f.load()
 	if err != nil {

@@ -23,12 +23,12 @@ func runValidate(args []string, stdout, stderr io.Writer) error {
 	var files stringList
 	fl.Var(&files, "f", "manifest file, directory (its *.yaml, *.yml, *.json) or - for stdin; repeatable")
 	if err := fl.Parse(args); err != nil {
-		return exitError{2}
+		return exitError{Code: 2}
 	}
 	files = append(files, fl.Args()...)
 	if len(files) == 0 {
 		fmt.Fprintln(stderr, "usage: outpost validate -f FILE|DIR|- [-f ...]")
-		return exitError{2}
+		return exitError{Code: 2}
 	}
 	var paths []string
 	for _, f := range files {
@@ -59,7 +59,7 @@ func runValidate(args []string, stdout, stderr io.Writer) error {
 	}
 	if problems > 0 {
 		fmt.Fprintf(stdout, "%d problem(s) in %d file(s)\n", problems, len(paths))
-		return exitError{1}
+		return exitError{Code: 1}
 	}
 	fmt.Fprintf(stdout, "ok: %d file(s), %d pod(s), %d service(s)\n", len(paths), pods, services)
 	return nil

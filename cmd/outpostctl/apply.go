@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/outpost-edge/outpost/api"
+	"github.com/outpost-edge/outpost/internal/cli"
 	"github.com/outpost-edge/outpost/sync/ctl"
 )
 
@@ -31,9 +32,9 @@ func runApply(args []string, stdout, stderr io.Writer) error {
 	fl.Var(&nodes, "nodes", "with --wait and --group: the members to wait for (repeatable or comma-separated; default: the nodes that report the group)")
 	force := fl.Bool("force", false, "publish a new generation even when nothing changed")
 	dryRun := fl.Bool("dry-run", false, "print the document that would be published, publish nothing")
-	pos, err := parseInterspersed(fl, args)
+	pos, err := cli.ParseInterspersed(fl, args)
 	if err != nil {
-		return exitError{2}
+		return exitError{Code: 2}
 	}
 	tgt := ctl.Target{Node: *node, Group: *group}
 	if len(files) == 0 || len(pos) > 0 || tgt.Validate() != nil {
@@ -89,7 +90,7 @@ func runApply(args []string, stdout, stderr io.Writer) error {
 	printProgress(stdout, p, time.Since(began))
 	if errors.Is(err, ctl.ErrPending) || errors.Is(err, ctl.ErrRejected) {
 		fmt.Fprintf(stderr, "%v\n", err)
-		return exitError{1}
+		return exitError{Code: 1}
 	}
 	return err
 }
@@ -155,9 +156,9 @@ func runSign(args []string, stdout, stderr io.Writer) error {
 	keyFile := fl.String("key", "", "ed25519 private key (PEM PKCS#8)")
 	keyID := fl.String("key-id", "", "key id (default derived from the key)")
 	gen := fl.Int64("generation", 0, "the document's generation (default: that of a single NodeState file)")
-	pos, err := parseInterspersed(fl, args)
+	pos, err := cli.ParseInterspersed(fl, args)
 	if err != nil {
-		return exitError{2}
+		return exitError{Code: 2}
 	}
 	if len(files) == 0 || *keyFile == "" || len(pos) > 0 {
 		return usageError(stderr, "usage: outpostctl sign -f FILE [-f ...] --key KEYFILE [--key-id ID] [--generation N]")
@@ -207,9 +208,9 @@ func runKeygen(args []string, stdout, stderr io.Writer) error {
 	fl.SetOutput(stderr)
 	out := fl.String("o", "", "private key file to create (mode 0600; never overwritten)")
 	keyID := fl.String("key-id", "", "key id (default \"ed25519-\" and 16 hex digits of the public key's SHA-256)")
-	pos, err := parseInterspersed(fl, args)
+	pos, err := cli.ParseInterspersed(fl, args)
 	if err != nil {
-		return exitError{2}
+		return exitError{Code: 2}
 	}
 	if *out == "" || len(pos) > 0 {
 		return usageError(stderr, "usage: outpostctl keygen -o FILE [--key-id ID]")

@@ -142,29 +142,6 @@ func (f *connFlags) dial(ctx context.Context) (*ctl.Client, error) {
 	return ctl.Dial(cctx, cfg, ctl.Options{})
 }
 
-// parseInterspersed parses flags anywhere among the positional arguments
-// (outpostctl get pods --node n1), as kubectl does; everything after "--"
-// is positional.
-func parseInterspersed(fl *flag.FlagSet, args []string) ([]string, error) {
-	var pos, rest []string
-	for i, a := range args {
-		if a == "--" {
-			args, rest = args[:i], args[i+1:]
-			break
-		}
-	}
-	for {
-		if err := fl.Parse(args); err != nil {
-			return nil, err
-		}
-		if fl.NArg() == 0 {
-			return append(pos, rest...), nil
-		}
-		pos = append(pos, fl.Arg(0))
-		args = fl.Args()[1:]
-	}
-}
-
 // baseContext is the context every command starts from; tests replace it
 // to stop a command that follows.
 var baseContext = context.Background

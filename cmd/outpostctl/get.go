@@ -9,6 +9,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/outpost-edge/outpost/internal/cli"
 	"github.com/outpost-edge/outpost/sync/backoff"
 	"github.com/outpost-edge/outpost/sync/ctl"
 	"github.com/outpost-edge/outpost/sync/protocol"
@@ -22,9 +23,9 @@ func runGet(args []string, stdout, stderr io.Writer) error {
 	cf.register(fl)
 	node := fl.String("node", "", "the node (get pods)")
 	output := fl.String("o", "", "output: json, or a table when empty")
-	pos, err := parseInterspersed(fl, args)
+	pos, err := cli.ParseInterspersed(fl, args)
 	if err != nil {
-		return exitError{2}
+		return exitError{Code: 2}
 	}
 	what := ""
 	if len(pos) == 1 {
@@ -107,9 +108,9 @@ func runDescribe(args []string, stdout, stderr io.Writer) error {
 	fl.SetOutput(stderr)
 	var cf connFlags
 	cf.register(fl)
-	pos, err := parseInterspersed(fl, args)
+	pos, err := cli.ParseInterspersed(fl, args)
 	if err != nil {
-		return exitError{2}
+		return exitError{Code: 2}
 	}
 	if len(pos) != 2 || (pos[0] != "node" && pos[0] != "nodes" && pos[0] != "no") {
 		return usageError(stderr, "usage: outpostctl describe node NAME")
@@ -137,9 +138,9 @@ func runEvents(args []string, stdout, stderr io.Writer) error {
 	follow := fl.Bool("f", false, "keep following (until Ctrl-C); reconnects when the broker goes away")
 	listen := fl.Duration("for", 2*time.Second, "without -f: how long to listen")
 	output := fl.String("o", "", "output: json (one event per line), or text when empty")
-	pos, err := parseInterspersed(fl, args)
+	pos, err := cli.ParseInterspersed(fl, args)
 	if err != nil {
-		return exitError{2}
+		return exitError{Code: 2}
 	}
 	if len(pos) > 0 || (*output != "" && *output != "json") {
 		return usageError(stderr, "usage: outpostctl events [--node N] [-f | --for 2s] [-o json]")

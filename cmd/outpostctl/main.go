@@ -11,13 +11,12 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"os"
-	"slices"
 	"strings"
+
+	"github.com/outpost-edge/outpost/internal/cli"
 )
 
 // Stamped at link time by the Makefile (-X main.version=... -X main.commit=...).
@@ -26,64 +25,25 @@ var (
 	commit  = "unknown"
 )
 
-type command struct {
-	summary string
-	run     func(args []string, stdout, stderr io.Writer) error
-}
+type command = cli.Command
 
 var commands = map[string]command{
-	"apply":    {"publish a node's or a group's desired state: apply -f FILE|DIR (--node N | --group G) [--key K] [--wait]", runApply},
-	"get":      {"list nodes or a node's pods: get nodes | get pods --node N [-o json]", runGet},
-	"describe": {"show a node in detail: describe node N", runDescribe},
-	"events":   {"print the nodes' events as they arrive: events [--node N] [-f]", runEvents},
-	"keygen":   {"make an ed25519 signing key: keygen -o FILE [--key-id ID]", runKeygen},
-	"sign":     {"print a signed desired document: sign -f FILE --key K [--generation N]", runSign},
-	"version":  {"print the version", runVersion},
+	"apply":    {Summary: "publish a node's or a group's desired state: apply -f FILE|DIR (--node N | --group G) [--key K] [--wait]", Run: runApply},
+	"get":      {Summary: "list nodes or a node's pods: get nodes | get pods --node N [-o json]", Run: runGet},
+	"describe": {Summary: "show a node in detail: describe node N", Run: runDescribe},
+	"events":   {Summary: "print the nodes' events as they arrive: events [--node N] [-f]", Run: runEvents},
+	"keygen":   {Summary: "make an ed25519 signing key: keygen -o FILE [--key-id ID]", Run: runKeygen},
+	"sign":     {Summary: "print a signed desired document: sign -f FILE --key K [--generation N]", Run: runSign},
+	"version":  {Summary: "print the version", Run: runVersion},
 }
 
-// exitError carries an exit code without printing anything more.
-type exitError struct{ code int }
-
-func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+// exitError ends a command with its code without printing anything more.
+type exitError = cli.ExitError
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "help" || args[0] == "--help" || args[0] == "-h" {
-		usage(stderr)
-		if len(args) == 0 {
-			return 2
-		}
-		return 0
-	}
-	cmd, ok := commands[args[0]]
-	if !ok {
-		fmt.Fprintf(stderr, "outpostctl: unknown command %q\n\n", args[0])
-		usage(stderr)
-		return 2
-	}
-	err := cmd.run(args[1:], stdout, stderr)
-	var ee exitError
-	switch {
-	case err == nil:
-		return 0
-	case errors.As(err, &ee):
-		return ee.code
-	default:
-		fmt.Fprintf(stderr, "outpostctl %s: %v\n", args[0], err)
-		return 1
-	}
-}
-
-func usage(w io.Writer) {
-	fmt.Fprintf(w, "usage: outpostctl COMMAND [flags]\n\ncommands:\n")
-	for _, n := range slices.Sorted(maps.Keys(commands)) {
-		fmt.Fprintf(w, "  %-9s %s\n", n, commands[n].summary)
-	}
-	fmt.Fprintf(w, "\nconnection flags (every command but keygen and sign): --broker URL (repeatable), --username,\n"+
-		"--password (or $OUTPOSTCTL_PASSWORD), --ca, --cert, --key-file, --server-name, --prefix, or --config FILE\n"+
-		"(default $OUTPOSTCTL_CONFIG, else ~/.config/outpost/outpostctl.yaml when it exists).\n"+
-		"`outpostctl COMMAND -h` lists a command's flags.\n")
+	return cli.Main("outpostctl", commands, args, stdout, stderr)
 }
 
 func runVersion(_ []string, stdout, _ io.Writer) error {
@@ -94,5 +54,5 @@ func runVersion(_ []string, stdout, _ io.Writer) error {
 // usageError prints a usage line and exits 2.
 func usageError(stderr io.Writer, format string, args ...any) error {
 	fmt.Fprintf(stderr, strings.TrimSuffix(format, "\n")+"\n", args...)
-	return exitError{2}
+	return exitError{Code: 2}
 }
