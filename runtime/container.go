@@ -125,6 +125,7 @@ func (r *Runtime) createContainer(ctx context.Context, req StartRequest, id, log
 		ResolvConfPath: sb.ResolvConfPath,
 		VolumeDir:      dir.Volume,
 		CgroupParent:   "/outpost/pod" + req.Ref.UID,
+		CgroupV2:       r.cgroupV2,
 	}, req.Container, cfg.Config, r.cfg.Policy)
 	if err != nil {
 		return nil, err

@@ -62,6 +62,8 @@ type Runtime struct {
 	server *ctrd.Server // nil with an external containerd
 	client *client.Client
 	pull   PullFunc
+	// cgroupV2 is set when /sys/fs/cgroup is the unified hierarchy.
+	cgroupV2 bool
 
 	mu  sync.Mutex
 	oom map[string]bool // container IDs with an OOM event not yet matched to their exit
@@ -79,10 +81,11 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		cfg.StateDir = "/run/outpost"
 	}
 	r := &Runtime{
-		cfg: cfg,
-		log: cfg.Logger.With().Str("component", "runtime").Logger(),
-		oom: map[string]bool{},
-		ios: map[string]*logIO{},
+		cfg:      cfg,
+		log:      cfg.Logger.With().Str("component", "runtime").Logger(),
+		oom:      map[string]bool{},
+		cgroupV2: unifiedCgroups(),
+		ios:      map[string]*logIO{},
 	}
 	began := time.Now()
 	if cfg.ContainerdAddress != "" {

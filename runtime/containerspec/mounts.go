@@ -19,7 +19,10 @@ import (
 // /etc/resolv.conf, then its volume mounts. A hostPath volume must lie under
 // one of policy.HostPathPrefixes once symlinks are resolved.
 func Mounts(pod Pod, c *api.Container, policy Policy) ([]specs.Mount, error) {
-	var mounts []specs.Mount
+	// The container's own cgroup, read-only, as Kubernetes gives it: what
+	// runtimes (Go, the JVM, Node) read to size themselves to their limits.
+	mounts := []specs.Mount{{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup",
+		Options: []string{"nosuid", "noexec", "nodev", "relatime", "ro"}}}
 	if !pod.Spec.Spec.HostNetwork {
 		if pod.HostsPath != "" {
 			mounts = append(mounts, bind(pod.HostsPath, "/etc/hosts", false))

@@ -37,6 +37,10 @@ type Pod struct {
 	VolumeDir func(name string) string
 	// CgroupParent is the pod's cgroup path ("/outpost/pod<uid>").
 	CgroupParent string
+	// CgroupV2 says the host's cgroups are unified (v2): unprivileged
+	// containers then get a cgroup namespace of their own, so their cgroup
+	// is the root of the /sys/fs/cgroup they see.
+	CgroupV2 bool
 }
 
 // Cgroup CFS period; the quota is derived from the cpu limit.
@@ -68,6 +72,9 @@ func Options(pod Pod, c *api.Container, image ocispec.ImageConfig, policy Policy
 	}
 	opts = append(opts, userOpts(sc, image)...)
 	opts = append(opts, namespaceOpts(pod)...)
+	if pod.CgroupV2 && !privileged {
+		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.CgroupNamespace}))
+	}
 	if sc.ReadOnlyRootFilesystem != nil && *sc.ReadOnlyRootFilesystem {
 		opts = append(opts, oci.WithRootFSReadonly())
 	}
