@@ -16,6 +16,8 @@ nftables
 iproute2
 ca-certificates
 docker-registry
+kmod
+qemu-system-x86
 "
 
 missing=""

@@ -1,6 +1,7 @@
 package vmtest
 
 import (
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	goruntime "runtime"
@@ -26,24 +27,44 @@ func buildTestBinary(t *testing.T, dir, pkg string) string {
 	return name
 }
 
-// TestRuntimeOnCgroupV2 runs the runtime's tests (real containerd, runc and
-// CNI) in a guest whose only cgroup hierarchy is v2, with CI=true so none
-// of them may skip: cpu and memory limits, OOM kills, adoption after a
-// killed agent and the rest, on the cgroup version most devices run.
-func TestRuntimeOnCgroupV2(t *testing.T) {
+// TestOnCgroupV2 runs, with CI=true so that none may skip, the tests of
+// the packages that touch cgroups in a guest whose only hierarchy is v2:
+// the runtime's (real containerd, runc and CNI: cpu and memory limits, OOM
+// kills, adoption after a killed agent and the rest) and node status's
+// usage reader, on the cgroup version most devices run.
+func TestOnCgroupV2(t *testing.T) {
 	testenv.RequireRoot(t)
+	suites := []struct {
+		pkg  string
+		want []string // in the suite's output
+	}{
+		{"github.com/outpost-edge/outpost/runtime",
+			[]string{"cgroup v2: ", "--- PASS: TestResourceLimits", "--- PASS: TestOOMKilled"}},
+		{"github.com/outpost-edge/outpost/agent/nodestatus",
+			[]string{"cgroup v2=true", "--- PASS: TestCgroupUsageKernel"}},
+	}
 	dir := t.TempDir()
-	bin := buildTestBinary(t, dir, "github.com/outpost-edge/outpost/runtime")
-	res := bootGuest(t, dir, "CI=true ./"+bin+" -test.v -test.count=1 -test.timeout=25m")
+	var script strings.Builder
+	script.WriteString("rc=0\n")
+	for _, s := range suites {
+		bin := buildTestBinary(t, dir, s.pkg)
+		fmt.Fprintf(&script, "echo '=== suite %s'\nCI=true ./%s -test.v -test.count=1 -test.timeout=25m || rc=1\n", s.pkg, bin)
+	}
+	script.WriteString("exit $rc\n")
+	res := bootGuest(t, dir, script.String())
 	if res.ExitCode != 0 {
-		t.Fatalf("the runtime tests failed in the cgroup v2 guest (exit %d); their output is above", res.ExitCode)
+		t.Errorf("tests failed in the cgroup v2 guest (exit %d); their output is above", res.ExitCode)
 	}
-	for _, want := range []string{"cgroup v2: ", "--- PASS: TestResourceLimits", "--- PASS: TestOOMKilled"} {
-		if !strings.Contains(res.Output, want) {
-			t.Errorf("guest output lacks %q", want)
+	for _, s := range suites {
+		_, out, _ := strings.Cut(res.Output, "=== suite "+s.pkg+"\n")
+		out, _, _ = strings.Cut(out, "=== suite ")
+		for _, want := range s.want {
+			if !strings.Contains(out, want) {
+				t.Errorf("%s: guest output lacks %q", s.pkg, want)
+			}
 		}
-	}
-	if strings.Contains(res.Output, "--- SKIP") {
-		t.Errorf("a test skipped in the guest")
+		if strings.Contains(out, "--- SKIP") {
+			t.Errorf("%s: a test skipped in the guest", s.pkg)
+		}
 	}
 }

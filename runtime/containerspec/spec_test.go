@@ -281,3 +281,48 @@ func TestSubPathEscape(t *testing.T) {
 		t.Errorf("subPath a/b = %q, %v", p, err)
 	}
 }
+
+func TestCgroupView(t *testing.T) {
+	tests := []struct {
+		name       string
+		v2         bool
+		privileged bool
+		wantNS     bool
+	}{
+		{"cgroup v1: no cgroup namespace", false, false, false},
+		{"cgroup v2: a cgroup namespace of its own", true, false, true},
+		{"cgroup v2, privileged: the host's", true, true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			container := ""
+			if tt.privileged {
+				container = "securityContext: {privileged: true}"
+			}
+			pod := basePod(t, container)
+			pod.CgroupV2 = tt.v2
+			s, err := generate(t, pod, busybox, Policy{AllowPrivileged: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			hasNS := slices.ContainsFunc(s.Linux.Namespaces, func(ns specs.LinuxNamespace) bool {
+				return ns.Type == specs.CgroupNamespace
+			})
+			if hasNS != tt.wantNS {
+				t.Errorf("cgroup namespace = %v, want %v", hasNS, tt.wantNS)
+			}
+			// Read-only, but writable for a privileged container, as in Kubernetes.
+			mode := "ro"
+			if tt.privileged {
+				mode = "rw"
+			}
+			i := slices.IndexFunc(s.Mounts, func(m specs.Mount) bool { return m.Destination == "/sys/fs/cgroup" })
+			if i < 0 || s.Mounts[i].Type != "cgroup" || !slices.Contains(s.Mounts[i].Options, mode) {
+				t.Fatalf("no %s cgroup mount at /sys/fs/cgroup: %+v", mode, s.Mounts)
+			}
+			if j := slices.IndexFunc(s.Mounts, func(m specs.Mount) bool { return m.Destination == "/sys" }); j > i {
+				t.Errorf("/sys is mounted after /sys/fs/cgroup and would hide it")
+			}
+		})
+	}
+}
