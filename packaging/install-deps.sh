@@ -16,6 +16,7 @@ nftables
 iproute2
 ca-certificates
 docker-registry
+containerd
 kmod
 qemu-system-x86
 "
