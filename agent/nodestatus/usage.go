@@ -26,7 +26,8 @@ type UsageSource interface {
 type PodUsage struct {
 	// Memory is the pod cgroup's working set in bytes.
 	Memory int64
-	// Disk is the bytes allocated under the pod's directory (emptyDirs, logs).
+	// Disk is the bytes allocated under the pod's directory (emptyDirs,
+	// logs) and in its containers' writable layers.
 	Disk int64
 	// PIDs is the number of tasks in the pod cgroup.
 	PIDs       int64
@@ -49,9 +50,18 @@ type ContainerUsage struct {
 type CgroupUsage struct {
 	// Root is the cgroup mount, default /sys/fs/cgroup.
 	Root string
-	// PodsDir is <data dir>/pods; empty skips disk usage. Container
-	// writable layers live in containerd's snapshots and are not counted.
+	// PodsDir is <data dir>/pods, where a pod's emptyDirs and logs are;
+	// empty skips them.
 	PodsDir string
+	// Layers, when set, adds what the pod's containers wrote to their
+	// writable layers (containerd's snapshots) to its disk use.
+	Layers LayerUsage
+}
+
+// LayerUsage measures the containers' writable layers of one pod; the
+// runtime implements it.
+type LayerUsage interface {
+	WritableLayerBytes(ctx context.Context, uid string) (int64, error)
 }
 
 var _ UsageSource = CgroupUsage{}
@@ -90,6 +100,13 @@ func (u CgroupUsage) PodUsage(ctx context.Context, uid string, containers []stri
 		if out.Disk, err = diskUsage(ctx, filepath.Join(u.PodsDir, uid)); err != nil {
 			return PodUsage{}, err
 		}
+	}
+	if u.Layers != nil {
+		layers, err := u.Layers.WritableLayerBytes(ctx, uid)
+		if err != nil {
+			return PodUsage{}, fmt.Errorf("pod %s: %w", uid, err)
+		}
+		out.Disk += layers
 	}
 	return out, nil
 }

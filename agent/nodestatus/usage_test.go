@@ -124,3 +124,37 @@ func TestCgroupUsageDisk(t *testing.T) {
 		t.Errorf("cancelled walk: err = %v", err)
 	}
 }
+
+type fakeLayers map[string]int64
+
+func (f fakeLayers) WritableLayerBytes(_ context.Context, uid string) (int64, error) {
+	if uid == "broken" {
+		return 0, errors.New("snapshotter down")
+	}
+	return f[uid], nil
+}
+
+func TestCgroupUsageWritableLayers(t *testing.T) {
+	pods := t.TempDir()
+	writeFiles(t, pods, map[string]string{"uid1/volumes/cache/blob": string(make([]byte, 64<<10))})
+	u := CgroupUsage{Root: t.TempDir(), PodsDir: pods, Layers: fakeLayers{"uid1": 5 << 20, "uid2": 3 << 20}}
+	tests := []struct {
+		uid          string
+		min, max     int64
+		wantErrorful bool
+	}{
+		{"uid1", 5<<20 + 64<<10, 6 << 20, false}, // volume + layer
+		{"uid2", 3 << 20, 3 << 20, false},        // layer only
+		{"uid3", 0, 0, false},
+		{"broken", 0, 0, true},
+	}
+	for _, tt := range tests {
+		got, err := u.PodUsage(context.Background(), tt.uid, nil)
+		if (err != nil) != tt.wantErrorful {
+			t.Fatalf("%s: err = %v", tt.uid, err)
+		}
+		if got.Disk < tt.min || got.Disk > tt.max {
+			t.Errorf("%s: disk %d, want [%d, %d]", tt.uid, got.Disk, tt.min, tt.max)
+		}
+	}
+}

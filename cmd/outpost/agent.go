@@ -269,7 +269,10 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 			log.Error().Err(err).Msg("local API stopped")
 		}
 	}()
-	evictor := nodestatus.NewEvictor(nodestatus.EvictorConfig{Usage: nodestatus.CgroupUsage{}, Logger: log})
+	evictor := nodestatus.NewEvictor(nodestatus.EvictorConfig{
+		Usage:  nodestatus.CgroupUsage{PodsDir: filepath.Join(cfg.DataDir, "pods"), Layers: rt},
+		Logger: log,
+	})
 	go collector.Run(ctx, nodeStatusInterval, func(ns api.NodeStatus) {
 		nodeState.Store(&ns)
 		if b, err := json.Marshal(ns); err == nil {
