@@ -146,13 +146,22 @@ func loadState(args []string) (*api.NodeState, error) {
 	return ctl.Assemble(ms)
 }
 
+// signUsage is the usage line of sign.
+const signUsage = "usage: outpostctl sign -f FILE [-f ...] --key KEYFILE (--node N | --group G) [--prefix P] [--key-id ID] [--generation N]"
+
 // runSign prints the Signed envelope of a document, for a control plane
-// that publishes by other means.
+// that publishes by other means. The signature names the topic the
+// document is for (as apply names it: --node or --group, under the
+// prefix); nodes reject it on any other.
 func runSign(args []string, stdout, stderr io.Writer) error {
 	fl := flag.NewFlagSet("sign", flag.ContinueOnError)
 	fl.SetOutput(stderr)
+	var cf connFlags
+	cf.registerTopics(fl)
 	var files stringList
 	fl.Var(&files, "f", "manifest file, directory or - (repeatable)")
+	node := fl.String("node", "", "sign for this node's own desired topic ({prefix}/nodes/N/desired)")
+	group := fl.String("group", "", "sign for this group's desired topic ({prefix}/groups/G/desired)")
 	keyFile := fl.String("key", "", "ed25519 private key (PEM PKCS#8)")
 	keyID := fl.String("key-id", "", "key id (default derived from the key)")
 	gen := fl.Int64("generation", 0, "the document's generation (default: that of a single NodeState file)")
@@ -161,7 +170,15 @@ func runSign(args []string, stdout, stderr io.Writer) error {
 		return exitError{Code: 2}
 	}
 	if len(files) == 0 || *keyFile == "" || len(pos) > 0 {
-		return usageError(stderr, "usage: outpostctl sign -f FILE [-f ...] --key KEYFILE [--key-id ID] [--generation N]")
+		return usageError(stderr, signUsage)
+	}
+	tgt := ctl.Target{Node: *node, Group: *group}
+	if err := tgt.Validate(); err != nil {
+		return usageError(stderr, "outpostctl sign: an envelope is signed for the one topic it is published on: give --node N or --group G (under --prefix, else the --config file's, else outpost/v1); %v\n%s", err, signUsage)
+	}
+	prefix, err := cf.prefix()
+	if err != nil {
+		return err
 	}
 	signer, err := ctl.LoadSigner(*keyFile, *keyID)
 	if err != nil {
@@ -177,11 +194,13 @@ func runSign(args []string, stdout, stderr io.Writer) error {
 			return usageError(stderr, "outpostctl sign: --generation N is needed (the input is not one NodeState with a generation)")
 		}
 	}
-	payload, err := ctl.Encode(state, g, signer)
+	topic := tgt.DesiredTopic(prefix)
+	payload, err := ctl.Encode(topic, state, g, signer)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s\n", payload)
+	fmt.Fprintf(stderr, "signed for %s: nodes accept it on that topic only (publish it retained, QoS 1)\n", topic)
 	return nil
 }
 

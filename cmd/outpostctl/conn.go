@@ -18,6 +18,7 @@ import (
 
 	"github.com/outpost-edge/outpost/sync/ctl"
 	"github.com/outpost-edge/outpost/sync/mqttlink"
+	"github.com/outpost-edge/outpost/sync/protocol"
 )
 
 // connectTimeout bounds connecting and every request but waits.
@@ -39,7 +40,7 @@ type connFlags struct {
 }
 
 func (f *connFlags) register(fl *flag.FlagSet) {
-	fl.StringVar(&f.config, "config", "", "YAML file with the agent's mqtt keys (brokers, username, password, tls, prefix), or an agent configuration (default $OUTPOSTCTL_CONFIG, else ~/.config/outpost/outpostctl.yaml if it exists)")
+	f.registerTopics(fl)
 	fl.Var(&f.brokers, "broker", "broker URL: tcp://, mqtt://, ssl://, tls://, mqtts://, ws://, wss:// (repeatable: tried in order)")
 	fl.StringVar(&f.username, "username", "", "broker username")
 	fl.StringVar(&f.password, "password", "", "broker password (default $OUTPOSTCTL_PASSWORD)")
@@ -47,6 +48,12 @@ func (f *connFlags) register(fl *flag.FlagSet) {
 	fl.StringVar(&f.cert, "cert", "", "client certificate for mutual TLS")
 	fl.StringVar(&f.keyFile, "key-file", "", "client certificate's private key for mutual TLS")
 	fl.StringVar(&f.serverName, "server-name", "", "name to check in the broker's certificate")
+}
+
+// registerTopics registers the flags that name the topics, without the
+// connection's: for a command that needs the prefix and dials nothing.
+func (f *connFlags) registerTopics(fl *flag.FlagSet) {
+	fl.StringVar(&f.config, "config", "", "YAML file with the agent's mqtt keys (brokers, username, password, tls, prefix), or an agent configuration (default $OUTPOSTCTL_CONFIG, else ~/.config/outpost/outpostctl.yaml if it exists)")
 	fl.StringVar(&f.pfx, "prefix", "", "topic prefix (default outpost/v1)")
 }
 
@@ -68,8 +75,37 @@ func (f *connFlags) configPath() string {
 	return ""
 }
 
-// load reads the configuration file, then applies the flags over it.
+// load reads the configuration file, applies the flags over it and checks
+// the result.
 func (f *connFlags) load() (mqttlink.Config, error) {
+	cfg, err := f.settings()
+	if err != nil {
+		return cfg, err
+	}
+	if len(cfg.Brokers) == 0 {
+		return cfg, errors.New("no broker: give --broker URL, or brokers: in --config")
+	}
+	return cfg, cfg.Validate()
+}
+
+// prefix is the topic prefix apply would publish under: --prefix, else the
+// configuration file's, else the default. It dials nothing.
+func (f *connFlags) prefix() (string, error) {
+	cfg, err := f.settings()
+	if err != nil {
+		return "", err
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = protocol.DefaultPrefix
+	}
+	if err := protocol.ValidPrefix(cfg.Prefix); err != nil {
+		return "", fmt.Errorf("%w: %w", ctl.ErrInvalid, err)
+	}
+	return cfg.Prefix, nil
+}
+
+// settings reads the configuration file, then applies the flags over it.
+func (f *connFlags) settings() (mqttlink.Config, error) {
 	cfg := mqttlink.DefaultConfig()
 	if p := f.configPath(); p != "" {
 		data, err := os.ReadFile(p)
@@ -96,10 +132,7 @@ func (f *connFlags) load() (mqttlink.Config, error) {
 	set(&cfg.TLS.KeyFile, f.keyFile)
 	set(&cfg.TLS.ServerName, f.serverName)
 	set(&cfg.Prefix, f.pfx)
-	if len(cfg.Brokers) == 0 {
-		return cfg, errors.New("no broker: give --broker URL, or brokers: in --config")
-	}
-	return cfg, cfg.Validate()
+	return cfg, nil
 }
 
 // parseConfig decodes data strictly over cfg: the keys of the agent's mqtt

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -161,11 +162,73 @@ func TestSignedApply(t *testing.T) {
 		t.Fatalf("stored generation %d after the unsigned apply, want 1", g)
 	}
 
-	// sign prints an envelope the node's check accepts.
-	code, out, _ = runCtl(t, "sign", "-f", dir, "--key", key, "--generation", "7")
+	// sign prints an envelope the node's check accepts on the topic it names.
+	code, out, _ = runCtl(t, "sign", "-f", dir, "--key", key, "--node", "n1", "--generation", "7")
 	keys, _ := protocol.ParseKeys(cfg.TrustedKeys)
-	if d, err := protocol.Decode([]byte(strings.TrimSpace(out)), keys); code != 0 || err != nil || !d.Verified || d.State.Generation != 7 {
+	if d, err := protocol.Decode([]byte(strings.TrimSpace(out)), keys, "outpost/v1/nodes/n1/desired"); code != 0 || err != nil || !d.Verified || d.State.Generation != 7 {
 		t.Fatalf("sign output does not verify: %v", err)
+	}
+}
+
+// sign binds the envelope to the topic --node or --group names under the
+// prefix (--prefix, else the --config file's, else outpost/v1); a node
+// reading it on any other topic rejects it. Without a target it is a usage
+// error.
+func TestSignTarget(t *testing.T) {
+	dir := t.TempDir()
+	// Hermetic: no configuration file is found unless --config names one.
+	t.Setenv("OUTPOSTCTL_CONFIG", "")
+	t.Setenv("HOME", dir)
+	key := filepath.Join(dir, "cp.key")
+	code, out, _ := runCtl(t, "keygen", "-o", key)
+	m := regexp.MustCompile(`(?m)^    (ed25519-[0-9a-f]{16}): (\S+)$`).FindStringSubmatch(out)
+	if code != 0 || m == nil {
+		t.Fatal("keygen failed")
+	}
+	keys, err := protocol.ParseKeys(map[string]string{m[1]: m[2]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "outpostctl.yaml")
+	if err := os.WriteFile(conf, []byte("prefix: acme/prod\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	manifests := writeManifests(t, "web")
+	tests := []struct {
+		name      string
+		args      []string
+		code      int
+		topic     string // where a node accepts it
+		elsewhere string // where a node rejects it
+		stderr    string
+	}{
+		{"node", []string{"--node", "gw-1"}, 0, "outpost/v1/nodes/gw-1/desired", "outpost/v1/nodes/gw-2/desired", "signed for outpost/v1/nodes/gw-1/desired"},
+		{"group", []string{"--group", "edge"}, 0, "outpost/v1/groups/edge/desired", "outpost/v1/groups/core/desired", ""},
+		{"group under --prefix", []string{"--group", "edge", "--prefix", "acme/prod"}, 0, "acme/prod/groups/edge/desired", "outpost/v1/groups/edge/desired", ""},
+		{"prefix from --config", []string{"--group", "edge", "--config", conf}, 0, "acme/prod/groups/edge/desired", "outpost/v1/groups/edge/desired", ""},
+		{"no target", nil, 2, "", "", "give --node N or --group G"},
+		{"two targets", []string{"--node", "gw-1", "--group", "edge"}, 2, "", "", "give --node N or --group G"},
+		{"invalid node name", []string{"--node", "a/b"}, 2, "", "", "node name"},
+		{"invalid prefix", []string{"--node", "gw-1", "--prefix", "a/+"}, 1, "", "", "prefix"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"sign", "-f", manifests, "--key", key, "--generation", "3"}, tt.args...)
+			code, out, errs := runCtl(t, args...)
+			if code != tt.code || !strings.Contains(errs, tt.stderr) {
+				t.Fatalf("exit %d, want %d with %q on stderr", code, tt.code, tt.stderr)
+			}
+			if tt.code != 0 {
+				return
+			}
+			env := []byte(strings.TrimSpace(out))
+			if d, err := protocol.Decode(env, keys, tt.topic); err != nil || !d.Verified || d.State.Generation != 3 {
+				t.Fatalf("on %s: %v, want accepted", tt.topic, err)
+			}
+			if _, err := protocol.Decode(env, keys, tt.elsewhere); !errors.Is(err, protocol.ErrSignature) {
+				t.Fatalf("on %s: %v, want SignatureRejected", tt.elsewhere, err)
+			}
+		})
 	}
 }
 

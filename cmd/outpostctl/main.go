@@ -33,7 +33,7 @@ var commands = map[string]command{
 	"describe": {Summary: "show a node in detail: describe node N", Run: runDescribe},
 	"events":   {Summary: "print the nodes' events as they arrive: events [--node N] [-f]", Run: runEvents},
 	"keygen":   {Summary: "make an ed25519 signing key: keygen -o FILE [--key-id ID]", Run: runKeygen},
-	"sign":     {Summary: "print a signed desired document: sign -f FILE --key K [--generation N]", Run: runSign},
+	"sign":     {Summary: "print a signed desired document for a topic: sign -f FILE --key K (--node N | --group G) [--prefix P] [--generation N]", Run: runSign},
 	"version":  {Summary: "print the version", Run: runVersion},
 }
 

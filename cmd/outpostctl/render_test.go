@@ -135,6 +135,8 @@ func TestUsageErrors(t *testing.T) {
 		{"describe", "pod", "x"},
 		{"keygen"},
 		{"sign", "-f", "x"},
+		{"sign", "-f", "x", "--key", "k"}, // no target
+		{"sign", "-f", "x", "--key", "k", "--node", "a", "--group", "b"}, // two targets
 		{"nope"},
 	} {
 		var out, errb strings.Builder

@@ -76,14 +76,15 @@ type Doc struct {
 	Err   error
 }
 
-// ParseDoc reads a retained desired payload. Signatures are not checked:
-// the control plane reads its own documents.
-func ParseDoc(payload []byte) Doc {
+// ParseDoc reads a desired payload retained on topic. Signatures are not
+// checked (the control plane reads its own documents), their target is: a
+// Signed envelope for another topic does not decode, as on a node.
+func ParseDoc(topic string, payload []byte) Doc {
 	d := Doc{Present: len(payload) > 0, Payload: payload}
 	if !d.Present {
 		return d
 	}
-	doc, err := protocol.Decode(payload, nil)
+	doc, err := protocol.Decode(payload, nil, topic)
 	if err == nil {
 		d.State, d.Generation, d.KeyID = doc.State, doc.State.Generation, doc.KeyID
 		return d
@@ -118,7 +119,7 @@ func (c *Client) Current(ctx context.Context, t Target) (Doc, error) {
 	if len(msgs) == 0 {
 		return Doc{}, nil
 	}
-	return ParseDoc(msgs[len(msgs)-1].Payload), nil
+	return ParseDoc(t.DesiredTopic(c.prefix), msgs[len(msgs)-1].Payload), nil
 }
 
 // ApplyOptions tune Apply.
@@ -167,14 +168,15 @@ func (c *Client) Apply(ctx context.Context, t Target, state *api.NodeState, opts
 		return res, nil
 	}
 	res.Generation = cur.Generation + 1
-	if res.Payload, err = Encode(state, res.Generation, opts.Signer); err != nil {
+	topic := t.DesiredTopic(c.prefix)
+	if res.Payload, err = Encode(topic, state, res.Generation, opts.Signer); err != nil {
 		return res, err
 	}
 	res.SHA256 = digest(res.Payload)
 	if opts.DryRun {
 		return res, nil
 	}
-	tok := c.c.Publish(t.DesiredTopic(c.prefix), 1, true, res.Payload)
+	tok := c.c.Publish(topic, 1, true, res.Payload)
 	if err := c.wait(ctx, tok); err != nil {
 		return res, fmt.Errorf("%w: publish %s generation %d: %w", ErrBroker, t, res.Generation, err)
 	}
@@ -182,10 +184,11 @@ func (c *Client) Apply(ctx context.Context, t Target, state *api.NodeState, opts
 	return res, nil
 }
 
-// Encode renders state with generation gen as a desired-topic payload,
-// signed when s is not nil, and checks it as a node will: a payload Encode
-// returns decodes (protocol.Decode) on every node of this version.
-func Encode(state *api.NodeState, gen int64, s *Signer) ([]byte, error) {
+// Encode renders state with generation gen as the payload of topic, a full
+// desired topic, signed for that topic when s is not nil, and checks it as
+// a node will: a payload Encode returns decodes (protocol.Decode) on every
+// node of this version that reads it on topic.
+func Encode(topic string, state *api.NodeState, gen int64, s *Signer) ([]byte, error) {
 	ns := *state
 	ns.APIVersion, ns.Kind, ns.Generation = api.GroupVersion, api.KindNodeState, gen
 	doc, err := json.Marshal(&ns)
@@ -197,7 +200,7 @@ func Encode(state *api.NodeState, gen int64, s *Signer) ([]byte, error) {
 	}
 	payload := doc
 	if s != nil {
-		if payload, err = s.Sign(doc); err != nil {
+		if payload, err = s.Sign(topic, doc); err != nil {
 			return nil, err
 		}
 	}

@@ -81,41 +81,52 @@ func TestEncodeAndParseDoc(t *testing.T) {
 		t.Fatal(err)
 	}
 	ns := state(t, "a")
-	plain, err := Encode(ns, 3, nil)
+	topic := Target{Group: "edge"}.DesiredTopic(protocol.DefaultPrefix)
+	other := Target{Group: "core"}.DesiredTopic(protocol.DefaultPrefix)
+	plain, err := Encode(topic, ns, 3, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	signed, err := Encode(ns, 4, s)
+	signed, err := Encode(topic, ns, 4, s)
 	if err != nil {
 		t.Fatal(err)
 	}
 	keys, _ := protocol.ParseKeys(map[string]string{s.KeyID: s.PublicKey()})
-	if d, err := protocol.Decode(signed, keys); err != nil || !d.Verified || d.State.Generation != 4 {
+	if d, err := protocol.Decode(signed, keys, topic); err != nil || !d.Verified || d.State.Generation != 4 {
 		t.Fatalf("signed payload does not verify on a node: %v", err)
+	}
+	if _, err := protocol.Decode(signed, keys, other); !errors.Is(err, protocol.ErrSignature) {
+		t.Fatalf("signed payload on another topic: %v, want ErrSignature", err)
 	}
 	tests := []struct {
 		name    string
+		topic   string
 		payload []byte
 		gen     int64
 		keyID   string
 		decoded bool
 	}{
-		{"plain", plain, 3, "", true},
-		{"signed", signed, 4, s.KeyID, true},
-		{"invalid spec keeps its generation", []byte(`{"apiVersion":"outpost.dev/v1","kind":"NodeState","generation":9,"pods":[{"metadata":{"name":"x"}}]}`), 9, "", false},
-		{"garbage", []byte("{"), 0, "", false},
-		{"empty", nil, 0, "", false},
+		{"plain", topic, plain, 3, "", true},
+		{"plain on another topic", other, plain, 3, "", true},
+		{"signed", topic, signed, 4, s.KeyID, true},
+		{"signed for another topic keeps its generation", other, signed, 4, s.KeyID, false},
+		{"invalid spec keeps its generation", topic, []byte(`{"apiVersion":"outpost.dev/v1","kind":"NodeState","generation":9,"pods":[{"metadata":{"name":"x"}}]}`), 9, "", false},
+		{"garbage", topic, []byte("{"), 0, "", false},
+		{"empty", topic, nil, 0, "", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d := ParseDoc(tt.payload)
+			d := ParseDoc(tt.topic, tt.payload)
 			if d.Generation != tt.gen || d.KeyID != tt.keyID || (d.State != nil) != tt.decoded || d.Present != (len(tt.payload) > 0) {
 				t.Fatalf("ParseDoc = gen %d key %q decoded %v present %v (%v)", d.Generation, d.KeyID, d.State != nil, d.Present, d.Err)
 			}
 		})
 	}
-	if _, err := Encode(&api.NodeState{Pods: []api.Pod{{}}}, 1, nil); !errors.Is(err, ErrInvalid) {
+	if _, err := Encode(topic, &api.NodeState{Pods: []api.Pod{{}}}, 1, nil); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("Encode of an invalid state = %v, want ErrInvalid", err)
+	}
+	if _, err := Encode("", ns, 1, s); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("Encode signed for no topic = %v, want ErrInvalid", err)
 	}
 }
 

@@ -153,7 +153,7 @@ func (f *Fleet) add(prefix string, m Message) {
 	}
 	if kind == "groups" {
 		if leaf == protocol.TopicDesired && len(m.Payload) > 0 {
-			f.Groups[name] = ParseDoc(m.Payload)
+			f.Groups[name] = ParseDoc(m.Topic, m.Payload)
 		}
 		return
 	}
@@ -167,7 +167,7 @@ func (f *Fleet) add(prefix string, m Message) {
 	case protocol.TopicStatus:
 		n.addStatus(m.Payload)
 	case protocol.TopicDesired:
-		n.Doc = ParseDoc(m.Payload)
+		n.Doc = ParseDoc(m.Topic, m.Payload)
 	}
 }
 

@@ -21,9 +21,10 @@ type Signer struct {
 	Key   ed25519.PrivateKey
 }
 
-// Sign wraps doc (NodeState JSON) in a Signed envelope.
-func (s *Signer) Sign(doc []byte) ([]byte, error) {
-	out, err := protocol.Sign(s.KeyID, s.Key, doc)
+// Sign wraps doc (NodeState JSON) in a Signed envelope for target, the full
+// desired topic it will be published on: nodes accept it there only.
+func (s *Signer) Sign(target string, doc []byte) ([]byte, error) {
+	out, err := protocol.Sign(s.KeyID, s.Key, target, doc)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}

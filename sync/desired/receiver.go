@@ -104,17 +104,19 @@ const storeAttempts = 3
 // ErrNotStored: the store failed; the message must not be acknowledged.
 var ErrNotStored = errors.New("document not stored")
 
-// Handle processes one message for src. A nil error means the message may
-// be acknowledged: it is stored, was already stored, or is rejected for good.
-// An error (wrapping ErrNotStored, or ctx's) means it must not be.
-func (r *Receiver) Handle(ctx context.Context, src store.Source, payload []byte) error {
+// Handle processes one message for src that arrived on topic (the full
+// desired topic: a signed document must name it as its target). A nil error
+// means the message may be acknowledged: it is stored, was already stored,
+// or is rejected for good. An error (wrapping ErrNotStored, or ctx's) means
+// it must not be.
+func (r *Receiver) Handle(ctx context.Context, src store.Source, topic string, payload []byte) error {
 	sum := sha256.Sum256(payload)
 	hash := hex.EncodeToString(sum[:])
 	if r.seenDead(src, hash) {
 		r.log.Debug().Str("source", string(src)).Str("sha256", hash).Msg("dead-lettered document delivered again, acknowledged")
 		return nil
 	}
-	doc, err := protocol.Decode(payload, r.opts.Keys)
+	doc, err := protocol.Decode(payload, r.opts.Keys, topic)
 	if err != nil {
 		return r.reject(ctx, src, hash, len(payload), protocol.Reason(err), err)
 	}

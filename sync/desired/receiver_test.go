@@ -35,7 +35,15 @@ func TestHandle(t *testing.T) {
 	ctx := context.Background()
 	pub, priv, _ := ed25519.GenerateKey(nil)
 	_, forger, _ := ed25519.GenerateKey(nil)
-	signed := func(k ed25519.PrivateKey, d []byte) []byte { b, _ := protocol.Sign("k1", k, d); return b }
+	const topic = "outpost/v1/nodes/n1/desired"
+	signedFor := func(k ed25519.PrivateKey, target string, d []byte) []byte {
+		b, err := protocol.Sign("k1", k, target, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	signed := func(k ed25519.PrivateKey, d []byte) []byte { return signedFor(k, topic, d) }
 	// Each step runs on the same store, in order.
 	steps := []struct {
 		name    string
@@ -57,6 +65,9 @@ func TestHandle(t *testing.T) {
 		{"unsigned with keys", true, doc(4, "c"), "SignatureRejected", 3, "b"},
 		{"forged", true, signed(forger, doc(4, "c")), "SignatureRejected", 3, "b"},
 		{"signed", true, signed(priv, doc(4, "c")), ReasonApplied, 4, "c"},
+		{"signed for another node", true, signedFor(priv, "outpost/v1/nodes/n2/desired", doc(5, "d")), "SignatureRejected", 4, "c"},
+		{"signed for a group", true, signedFor(priv, "outpost/v1/groups/edge/desired", doc(5, "d")), "SignatureRejected", 4, "c"},
+		{"signed for another node, without keys", false, signedFor(priv, "outpost/v1/nodes/n2/desired", doc(5, "d")), "SignatureRejected", 4, "c"},
 	}
 	st := openStore(t)
 	plain, trusting := New(st, Options{}), New(st, Options{Keys: protocol.Keys{"k1": pub}})
@@ -67,7 +78,7 @@ func TestHandle(t *testing.T) {
 			if s.keys {
 				r = trusting
 			}
-			if err := r.Handle(ctx, store.SourceNode, s.payload); err != nil {
+			if err := r.Handle(ctx, store.SourceNode, topic, s.payload); err != nil {
 				t.Fatalf("Handle: %v (want nil: acknowledge)", err)
 			}
 			evs, err := st.RecentEvents(ctx, "source/remote:node", 0)
@@ -100,7 +111,7 @@ func TestHandle(t *testing.T) {
 			}
 		})
 	}
-	if dl := plain.DeadLetters(); len(dl) != 5 || dl[0].Count != 2 || dl[0].Reason != ReasonStale {
+	if dl := plain.DeadLetters(); len(dl) != 6 || dl[0].Count != 2 || dl[0].Reason != ReasonStale {
 		t.Fatalf("dead letters = %+v, want the stale document seen twice", dl)
 	}
 }
@@ -108,7 +119,7 @@ func TestHandle(t *testing.T) {
 func TestInvalidSpecEventNamesField(t *testing.T) {
 	st := openStore(t)
 	r := New(st, Options{})
-	_ = r.Handle(context.Background(), store.SourceNode, []byte(`{"apiVersion":"outpost.dev/v1","kind":"NodeState","generation":9,"pods":[{"metadata":{"name":"x"},"spec":{"containers":[{"name":"c"}]}}]}`))
+	_ = r.Handle(context.Background(), store.SourceNode, "outpost/v1/nodes/n1/desired", []byte(`{"apiVersion":"outpost.dev/v1","kind":"NodeState","generation":9,"pods":[{"metadata":{"name":"x"},"spec":{"containers":[{"name":"c"}]}}]}`))
 	evs, _ := st.RecentEvents(context.Background(), "", 0)
 	if len(evs) != 1 || !strings.Contains(evs[0].Message, "pods[x].spec.containers[0].image") {
 		t.Fatalf("events %+v, want the field path", evs)
@@ -124,7 +135,7 @@ func (failingStore) RecordEvent(context.Context, api.Event) error { return nil }
 
 func TestStoreFailureIsNotAcknowledged(t *testing.T) {
 	r := New(failingStore{}, Options{Retry: 1})
-	if err := r.Handle(context.Background(), store.SourceNode, doc(1, "a")); !errors.Is(err, ErrNotStored) {
+	if err := r.Handle(context.Background(), store.SourceNode, "outpost/v1/nodes/n1/desired", doc(1, "a")); !errors.Is(err, ErrNotStored) {
 		t.Fatalf("Handle = %v, want ErrNotStored", err)
 	}
 	if len(r.DeadLetters()) != 0 {

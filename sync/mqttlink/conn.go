@@ -220,7 +220,7 @@ func (l *Link) handle(ctx context.Context, m mqtt.Message) {
 	if target.Group != "" {
 		src, _ = store.GroupSource(target.Group) // checked in New
 	}
-	if err := l.recv.Handle(ctx, src, m.Payload()); err != nil {
+	if err := l.recv.Handle(ctx, src, m.Topic(), m.Payload()); err != nil {
 		if !errors.Is(err, context.Canceled) {
 			l.setState(func(s *State) { s.LastError = err.Error() })
 		}

@@ -201,7 +201,13 @@ func TestRejectedDocuments(t *testing.T) {
 	tp := l.Topics()
 	cp := newControlPlane(t, b.url(), "cp", tp.Events())
 	waitConnected(t, l)
-	sign := func(k ed25519.PrivateKey, d []byte) []byte { s, _ := protocol.Sign("cp1", k, d); return s }
+	sign := func(k ed25519.PrivateKey, d []byte) []byte {
+		s, err := protocol.Sign("cp1", k, tp.NodeDesired(), d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
 
 	good := sign(priv, doc(5, "good"))
 	cp.publish(tp.NodeDesired(), true, good)
@@ -237,6 +243,85 @@ func TestRejectedDocuments(t *testing.T) {
 			if m.Generations[store.SourceNode] != 5 || len(m.Pods) != 1 || m.Pods[0].Pod.Metadata.Name != "good" {
 				t.Fatalf("desired state changed: %+v", m)
 			}
+		})
+	}
+	eventually(t, 5*time.Second, "all acknowledged", func() bool { return inboundPending(t, st) == 0 })
+	if dl := l.State().DeadLetters; len(dl) != len(tests) {
+		t.Fatalf("%d dead letters, want %d", len(dl), len(tests))
+	}
+}
+
+// A signed document names its topic: group edge's document republished on
+// group core's topic, or on the node's own, verifies with a trusted key yet
+// is rejected there, and the state of core and of the node stays as it was.
+func TestReplayOnAnotherTopicRejected(t *testing.T) {
+	b := startBroker(t, nil)
+	st := openStore(t, filepath.Join(t.TempDir(), "state.db"), "edge", "core")
+	pub, priv, _ := ed25519.GenerateKey(nil)
+	cfg := testConfig(b.url())
+	cfg.TrustedKeys = map[string]string{"cp1": base64.StdEncoding.EncodeToString(pub)}
+	l, _ := runLink(t, st, cfg, "n1", "edge", "core")
+	tp := l.Topics()
+	cp := newControlPlane(t, b.url(), "cp", tp.Events())
+	waitConnected(t, l)
+	sign := func(topic string, d []byte) []byte {
+		s, err := protocol.Sign("cp1", priv, topic, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	edge, _ := store.GroupSource("edge")
+	core, _ := store.GroupSource("core")
+	// The legitimate documents: edge's generation is above the others', so
+	// only the target can stop its replay.
+	edgeDoc := sign(tp.GroupDesired("edge"), doc(9, "edge-app"))
+	cp.publish(tp.GroupDesired("edge"), true, edgeDoc)
+	cp.publish(tp.GroupDesired("core"), true, sign(tp.GroupDesired("core"), doc(2, "core-app")))
+	cp.publish(tp.NodeDesired(), true, sign(tp.NodeDesired(), doc(1, "own")))
+	eventually(t, 5*time.Second, "three documents stored", func() bool { return len(cp.events(tp.Events())) == 3 })
+	want := map[store.Source]int64{edge: 9, core: 2, store.SourceNode: 1}
+	stored := func(t *testing.T) {
+		t.Helper()
+		m, err := st.Desired(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		pods := map[string]string{}
+		for _, p := range m.Pods {
+			pods[string(p.Source)] = p.Pod.Metadata.Name
+		}
+		for src, g := range want {
+			if m.Generations[src] != g {
+				t.Fatalf("%s generation %d, want %d", src, m.Generations[src], g)
+			}
+		}
+		if pods[string(edge)] != "edge-app" || pods[string(core)] != "core-app" || pods[string(store.SourceNode)] != "own" || len(m.Pods) != 3 {
+			t.Fatalf("stored pods %v changed", pods)
+		}
+	}
+	stored(t)
+
+	tests := []struct {
+		name, topic, object string
+	}{
+		{"group edge's document on group core", tp.GroupDesired("core"), "source/remote:group/core"},
+		{"group edge's document on the node's topic", tp.NodeDesired(), "source/remote:node"},
+	}
+	seen := 3
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cp.publish(tt.topic, true, edgeDoc) // what anyone who can write to the broker could do
+			eventually(t, 10*time.Second, "a rejection event", func() bool { return len(cp.events(tp.Events())) > seen })
+			evs := cp.events(tp.Events())
+			ev := evs[seen]
+			seen = len(evs)
+			if ev.Reason != "SignatureRejected" || ev.Type != api.EventWarning || ev.Object != tt.object ||
+				!strings.Contains(ev.Message, tp.GroupDesired("edge")) || !strings.Contains(ev.Message, tt.topic) ||
+				!strings.Contains(ev.Message, "dead-lettered") {
+				t.Fatalf("event %+v, want SignatureRejected on %s naming both topics", ev, tt.object)
+			}
+			stored(t)
 		})
 	}
 	eventually(t, 5*time.Second, "all acknowledged", func() bool { return inboundPending(t, st) == 0 })

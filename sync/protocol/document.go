@@ -19,7 +19,8 @@ var (
 	ErrEmpty = errors.New("EmptyDocument")
 	// ErrTooLarge: the payload exceeds MaxPayloadBytes or the document api.MaxDocumentBytes.
 	ErrTooLarge = errors.New("DocumentTooLarge")
-	// ErrSignature: unsigned while keys are trusted, unknown key, bad envelope or forged.
+	// ErrSignature: unsigned while keys are trusted, unknown key, bad
+	// envelope, signed for another topic, or forged.
 	ErrSignature = errors.New("SignatureRejected")
 	// ErrInvalid: not a valid NodeState (syntax, schema or spec).
 	ErrInvalid = errors.New("InvalidDocument")
@@ -34,14 +35,15 @@ type Document struct {
 	Verified bool
 }
 
-// Decode turns a desired-topic payload into a document. With trusted keys,
-// only a Signed envelope that verifies is accepted. Without, a plain
-// NodeState is accepted, and so is a Signed envelope (unwrapped, its
+// Decode turns a payload that arrived on topic (the full desired topic)
+// into a document. With trusted keys, only a Signed envelope that verifies
+// and names topic as its target is accepted. Without, a plain NodeState is
+// accepted, and so is a Signed envelope that names topic (unwrapped, its
 // signature unchecked): a control plane may start signing before its nodes
 // trust its key. Errors wrap one of ErrEmpty, ErrTooLarge, ErrSignature or
 // ErrInvalid; an ErrInvalid error also holds the api.ErrorList with the
 // field paths.
-func Decode(payload []byte, keys Keys) (Document, error) {
+func Decode(payload []byte, keys Keys, topic string) (Document, error) {
 	switch {
 	case len(payload) == 0:
 		return Document{}, fmt.Errorf("%w: empty payload ignored; to remove every pod publish a NodeState without pods", ErrEmpty)
@@ -56,13 +58,13 @@ func Decode(payload []byte, keys Keys) (Document, error) {
 			return Document{}, fmt.Errorf("%w: trusted keys are configured and the document is not a %s envelope", ErrSignature, KindSigned)
 		}
 		var err error
-		if data, d.KeyID, err = open(payload, keys); err != nil {
+		if data, d.KeyID, err = open(payload, keys, topic); err != nil {
 			return Document{}, err
 		}
 		d.Verified = true
 	case isEnvelope(payload):
 		var err error
-		if data, d.KeyID, err = open(payload, nil); err != nil {
+		if data, d.KeyID, err = open(payload, nil, topic); err != nil {
 			return Document{}, err
 		}
 	}

@@ -9,20 +9,53 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/outpost-edge/outpost/api"
 )
 
 // Signed is the envelope of a signed desired-state document. Signature is
-// ed25519 over exactly the bytes Payload decodes to; those bytes are a
-// NodeState JSON document.
+// ed25519 over SignedMessage(Target, the bytes Payload decodes to); those
+// bytes are a NodeState JSON document.
 type Signed struct {
 	APIVersion string `json:"apiVersion"`
 	Kind       string `json:"kind"`
 	KeyID      string `json:"keyId"`
+	// Target is the full topic the document is published on
+	// ({prefix}/nodes/{node}/desired or {prefix}/groups/{group}/desired).
+	// It is signed: a document is accepted only on the topic it names.
+	Target string `json:"target"`
 	// Payload and Signature are standard base64 (RFC 4648, with padding).
 	Payload   string `json:"payload"`
 	Signature string `json:"signature"`
+}
+
+// SignedDomain opens every signed message; it keeps these signatures apart
+// from anything else the key might sign.
+const SignedDomain = "outpost-signed-v1"
+
+// SignedMessage is what an envelope's signature covers: SignedDomain, a NUL
+// byte, the target topic, a NUL byte, then the payload bytes exactly. A
+// topic holds no NUL, so the target cannot be confused with the payload.
+func SignedMessage(target string, doc []byte) []byte {
+	msg := make([]byte, 0, len(SignedDomain)+1+len(target)+1+len(doc))
+	msg = append(msg, SignedDomain...)
+	msg = append(msg, 0)
+	msg = append(msg, target...)
+	msg = append(msg, 0)
+	return append(msg, doc...)
+}
+
+// validTarget accepts a topic a document can be published on: not empty,
+// no NUL, no wildcard.
+func validTarget(target string) error {
+	switch {
+	case target == "":
+		return fmt.Errorf("%w: envelope has no target topic", ErrSignature)
+	case strings.ContainsAny(target, "\x00+#"):
+		return fmt.Errorf("%w: envelope target %q holds NUL or an MQTT wildcard", ErrSignature, target)
+	}
+	return nil
 }
 
 // Keys are the trusted public keys by key id. An empty set accepts unsigned documents.
@@ -51,18 +84,23 @@ func ParseKeys(in map[string]string) (Keys, error) {
 	return keys, nil
 }
 
-// Sign wraps doc (NodeState JSON) in a Signed envelope; the control plane's
-// side, used by tests and outpostctl.
-func Sign(keyID string, priv ed25519.PrivateKey, doc []byte) ([]byte, error) {
+// Sign wraps doc (NodeState JSON) in a Signed envelope for target, the full
+// topic it will be published on; the control plane's side, used by tests
+// and outpostctl.
+func Sign(keyID string, priv ed25519.PrivateKey, target string, doc []byte) ([]byte, error) {
 	if keyID == "" || len(priv) != ed25519.PrivateKeySize {
 		return nil, fmt.Errorf("%w: sign needs a key id and an ed25519 private key", ErrSignature)
+	}
+	if err := validTarget(target); err != nil {
+		return nil, err
 	}
 	return json.Marshal(Signed{
 		APIVersion: api.GroupVersion,
 		Kind:       KindSigned,
 		KeyID:      keyID,
+		Target:     target,
 		Payload:    base64.StdEncoding.EncodeToString(doc),
-		Signature:  base64.StdEncoding.EncodeToString(ed25519.Sign(priv, doc)),
+		Signature:  base64.StdEncoding.EncodeToString(ed25519.Sign(priv, SignedMessage(target, doc))),
 	})
 }
 
@@ -76,9 +114,10 @@ func isEnvelope(data []byte) bool {
 	return json.Unmarshal(data, &tm) == nil && tm.Kind == KindSigned
 }
 
-// open decodes an envelope strictly and, when keys is not nil, checks its
+// open decodes an envelope strictly, checks that it names topic, the topic
+// it arrived on, as its target and, when keys is not nil, checks its
 // signature; it returns the signed bytes.
-func open(data []byte, keys Keys) (doc []byte, keyID string, err error) {
+func open(data []byte, keys Keys, topic string) (doc []byte, keyID string, err error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	var env Signed
@@ -90,6 +129,14 @@ func open(data []byte, keys Keys) (doc []byte, keyID string, err error) {
 	}
 	if env.APIVersion != api.GroupVersion || env.Kind != KindSigned {
 		return nil, "", fmt.Errorf("%w: envelope: want apiVersion %s and kind %s", ErrSignature, api.GroupVersion, KindSigned)
+	}
+	if err := validTarget(env.Target); err != nil {
+		return nil, env.KeyID, err
+	}
+	if env.Target != topic {
+		// Checked with or without keys: a document for another topic is
+		// misdelivered, or replayed there.
+		return nil, env.KeyID, fmt.Errorf("%w: envelope is for topic %q and arrived on %q", ErrSignature, env.Target, topic)
 	}
 	doc, err = base64.StdEncoding.DecodeString(env.Payload)
 	if err != nil {
@@ -106,7 +153,7 @@ func open(data []byte, keys Keys) (doc []byte, keyID string, err error) {
 	if err != nil || len(sig) != ed25519.SignatureSize {
 		return nil, env.KeyID, fmt.Errorf("%w: signature is not the base64 of %d bytes", ErrSignature, ed25519.SignatureSize)
 	}
-	if !ed25519.Verify(pub, doc, sig) {
+	if !ed25519.Verify(pub, SignedMessage(env.Target, doc), sig) {
 		return nil, env.KeyID, fmt.Errorf("%w: signature does not verify with key %q", ErrSignature, env.KeyID)
 	}
 	return doc, env.KeyID, nil

@@ -24,8 +24,9 @@ func TestDecode(t *testing.T) {
 	pub, priv, _ := ed25519.GenerateKey(nil)
 	_, other, _ := ed25519.GenerateKey(nil)
 	keys := Keys{"k1": pub}
+	const topic = "outpost/v1/nodes/n1/desired"
 	sign := func(id string, k ed25519.PrivateKey, d []byte) []byte {
-		b, err := Sign(id, k, d)
+		b, err := Sign(id, k, topic, d)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -56,7 +57,7 @@ func TestDecode(t *testing.T) {
 		{"unknown key", sign("k2", priv, doc(2, "a")), keys, ErrSignature, "", false, `"k2" is not trusted`},
 		{"forged", sign("k1", other, doc(2, "a")), keys, ErrSignature, "", false, "does not verify"},
 		{"tampered payload", tampered, keys, ErrSignature, "", false, "does not verify"},
-		{"envelope with extra field", []byte(`{"apiVersion":"outpost.dev/v1","kind":"Signed","keyId":"k1","payload":"","signature":"","x":1}`), keys, ErrSignature, "", false, "unknown field"},
+		{"envelope with extra field", []byte(`{"apiVersion":"outpost.dev/v1","kind":"Signed","keyId":"k1","target":"outpost/v1/nodes/n1/desired","payload":"","signature":"","x":1}`), keys, ErrSignature, "", false, "unknown field"},
 		{"oversized", make([]byte, MaxPayloadBytes+1), nil, ErrTooLarge, "", false, "more than"},
 		{"malformed json", []byte(`{"apiVersion":"outpost.dev/v1","kind":"NodeState",`), nil, ErrInvalid, "", false, "cannot parse"},
 		{"invalid spec", []byte(`{"apiVersion":"outpost.dev/v1","kind":"NodeState","generation":1,"pods":[{"metadata":{"name":"a"},"spec":{"containers":[{"name":"c"}]}}]}`),
@@ -65,7 +66,7 @@ func TestDecode(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d, err := Decode(tt.payload, tt.keys)
+			d, err := Decode(tt.payload, tt.keys, topic)
 			if tt.want == nil {
 				if err != nil {
 					t.Fatalf("Decode: %v", err)
@@ -93,7 +94,7 @@ func TestDecode(t *testing.T) {
 }
 
 func TestInvalidErrorKeepsFieldPaths(t *testing.T) {
-	_, err := Decode([]byte(`{"apiVersion":"outpost.dev/v1","kind":"NodeState","generation":1,"pods":[{"metadata":{"name":"a"},"spec":{}}]}`), nil)
+	_, err := Decode([]byte(`{"apiVersion":"outpost.dev/v1","kind":"NodeState","generation":1,"pods":[{"metadata":{"name":"a"},"spec":{}}]}`), nil, "outpost/v1/nodes/n1/desired")
 	var ie *InvalidError
 	if !errors.As(err, &ie) || len(ie.Errs) == 0 || ie.Errs[0].Path == "" {
 		t.Fatalf("err = %#v, want an InvalidError with paths", err)
