@@ -39,15 +39,28 @@ func FetchKernel(ctx context.Context, cacheDir string) (*Kernel, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNoKernel, err)
 	}
-	pkg, err := kernelPackage(ctx, arch)
+	k, err := fetchOnce(ctx, arch, cacheDir)
+	if err != nil && os.Geteuid() == 0 {
+		// Stale package lists name a kernel the mirror no longer has.
+		if _, uerr := output(ctx, "apt-get", "update", "-qq"); uerr == nil {
+			k, err = fetchOnce(ctx, arch, cacheDir)
+		}
+	}
 	if err != nil {
-		if k := newestCached(cacheDir); k != nil {
-			return k, nil
+		if cached := newestCached(cacheDir); cached != nil {
+			return cached, nil
 		}
 		return nil, err
 	}
-	version := strings.TrimPrefix(pkg, "linux-image-")
-	k := &Kernel{Version: version, Root: filepath.Join(cacheDir, pkg)}
+	return k, nil
+}
+
+func fetchOnce(ctx context.Context, arch, cacheDir string) (*Kernel, error) {
+	pkg, err := kernelPackage(ctx, arch)
+	if err != nil {
+		return nil, err
+	}
+	k := &Kernel{Version: strings.TrimPrefix(pkg, "linux-image-"), Root: filepath.Join(cacheDir, pkg)}
 	if _, err := os.Stat(filepath.Join(k.Root, readyMarker)); err == nil {
 		return k, nil
 	}
@@ -58,26 +71,19 @@ func FetchKernel(ctx context.Context, cacheDir string) (*Kernel, error) {
 }
 
 // kernelPackage resolves the linux-image-<arch> meta package to the
-// versioned package it depends on, updating apt's lists once if needed.
+// versioned package it depends on.
 func kernelPackage(ctx context.Context, arch string) (string, error) {
 	meta := "linux-image-" + arch
-	for attempt := 0; attempt < 2; attempt++ {
-		out, err := output(ctx, "apt-cache", "depends", "--no-recommends", "--no-suggests", meta)
-		if err == nil {
-			for _, line := range strings.Split(out, "\n") {
-				f := strings.Fields(line)
-				if len(f) == 2 && f[0] == "Depends:" && pkgVersion.MatchString(f[1]) {
-					return f[1], nil
-				}
-			}
-		}
-		if attempt == 0 && os.Geteuid() == 0 {
-			if _, err := output(ctx, "apt-get", "update", "-qq"); err != nil {
-				return "", fmt.Errorf("%w: apt-get update: %v", ErrNoKernel, err)
+	out, err := output(ctx, "apt-cache", "depends", "--no-recommends", "--no-suggests", meta)
+	if err == nil {
+		for _, line := range strings.Split(out, "\n") {
+			f := strings.Fields(line)
+			if len(f) == 2 && f[0] == "Depends:" && pkgVersion.MatchString(f[1]) {
+				return f[1], nil
 			}
 		}
 	}
-	return "", fmt.Errorf("%w: apt knows no %s", ErrNoKernel, meta)
+	return "", fmt.Errorf("%w: apt knows no %s (Debian's kernel meta package)", ErrNoKernel, meta)
 }
 
 func unpackKernel(ctx context.Context, pkg string, k *Kernel) error {
