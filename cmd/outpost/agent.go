@@ -44,6 +44,10 @@ const (
 	coldPagesInterval  = 30 * time.Minute
 	imageGCInterval    = 5 * time.Minute
 	pullLeaseMaxAge    = 24 * time.Hour
+	// linkStopWait bounds how long a clean stop waits for the control
+	// plane link's goodbye (the online=false message, then DISCONNECT)
+	// before closing the store under it.
+	linkStopWait = 5 * time.Second
 )
 
 // agentFlags are the flags every command that reads the configuration takes.
@@ -104,6 +108,9 @@ func runAgent(args []string, _, stderr io.Writer) error {
 
 func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain bool, socketPath string) error {
 	began := time.Now()
+	// Whatever ends ag.Run stops the background loops, the link included.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return err
 	}
@@ -245,6 +252,9 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 	}
 	go watcher.Run(ctx)
 	backend := &localapi.StoreBackend{Store: st, Runtime: rt, Static: localapi.NewManifestDir(cfg.ManifestDir, log)}
+	// linkDone is closed once the link has said goodbye; without a link it
+	// is closed at once.
+	linkDone := make(chan struct{})
 	if cfg.MQTT.Enabled() {
 		link, err := mqttlink.New(st, cfg.MQTT, mqttlink.Params{NodeName: cfg.NodeName, Groups: cfg.Groups, AgentVersion: version, Logger: log})
 		if err != nil {
@@ -255,11 +265,13 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 			return localapi.LinkState{State: s.State, LastConnect: s.LastConnect, LastError: s.LastError, OutboxDepth: s.OutboxDepth}
 		}
 		go func() {
+			defer close(linkDone)
 			if err := link.Run(ctx); err != nil {
 				log.Error().Err(err).Msg("control plane link stopped")
 			}
 		}()
 	} else {
+		close(linkDone)
 		log.Info().Msg("no MQTT broker configured: running from local state only")
 	}
 	local := localapi.New(backend,
@@ -323,6 +335,15 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 		}
 	}()
 	err = ag.Run(ctx)
+	cancel()
+	// The link's goodbye (docs/protocol.md: the clean-stop online message)
+	// needs the store and the process: wait for it, bounded, before the
+	// deferred closes run.
+	select {
+	case <-linkDone:
+	case <-time.After(linkStopWait):
+		log.Warn().Dur("waited", linkStopWait).Msg("control plane link did not stop in time")
+	}
 	log.Info().Msg("stopped; containers keep running")
 	return err
 }

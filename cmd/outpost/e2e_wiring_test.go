@@ -1,0 +1,61 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/outpost-edge/outpost/sync/protocol"
+)
+
+// online reads the node's retained online message through outpostctl.
+func (n *node) online(port int) (*protocol.Online, error) {
+	out, err := n.ctl(port, "get", "nodes", "-o", "json")
+	if err != nil {
+		return nil, fmt.Errorf("outpostctl get nodes: %v: %s", err, out)
+	}
+	var nodes []struct {
+		Name   string           `json:"name"`
+		Online *protocol.Online `json:"online"`
+	}
+	if err := json.Unmarshal([]byte(out), &nodes); err != nil {
+		return nil, fmt.Errorf("%w: %s", err, out)
+	}
+	for _, nd := range nodes {
+		if nd.Name == "e2e" && nd.Online != nil {
+			return nd.Online, nil
+		}
+	}
+	return nil, fmt.Errorf("no online message for e2e: %s", out)
+}
+
+// TestE2ECleanStopSaysGoodbye: an agent stopped with SIGTERM leaves the
+// retained online message of a clean stop (online false, reason shutdown),
+// as docs/protocol.md promises, not the broker's Last Will: the agent waits
+// for its link's goodbye before it closes the store and exits.
+func TestE2ECleanStopSaysGoodbye(t *testing.T) {
+	n := newNode(t)
+	const port = 1883 // the agent's own network namespace: nothing else listens there
+	n.brokerInAgentNet(port)
+	n.appendConfig(fmt.Sprintf("mqtt: {brokers: [\"tcp://127.0.0.1:%d\"], backoff: {min: 100ms, max: 1s, reset: 10s}}\n", port))
+	n.start()
+	eventually(t, 30*time.Second, "the node online", func() error {
+		on, err := n.online(port)
+		if err != nil {
+			return err
+		}
+		if !on.Online {
+			return fmt.Errorf("online message %+v", *on)
+		}
+		return nil
+	})
+	n.stop()
+	on, err := n.online(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if on.Online || on.Reason != "shutdown" || on.Time == nil {
+		t.Fatalf("retained online message after SIGTERM: %+v, want online false with reason shutdown (not the Last Will)", *on)
+	}
+}
