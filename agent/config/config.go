@@ -152,6 +152,10 @@ type Network struct {
 	MTU int `yaml:"mtu"`
 	// CNIPluginDirs are searched for the CNI plugin binaries.
 	CNIPluginDirs []string `yaml:"cniPluginDirs"`
+	// LocalhostNodePorts also serves NodePorts and hostPorts on 127.0.0.1;
+	// the agent then sets net.ipv4.conf.all.route_localnet=1. Off by
+	// default, as in kube-proxy's nftables mode.
+	LocalhostNodePorts bool `yaml:"localhostNodePorts"`
 }
 
 // Default returns the configuration used when no file exists.

@@ -33,6 +33,8 @@ func TestParse(t *testing.T) {
 		{"bad threshold", "node: {evictionHard: [memory.free<50Mi]}\n", "node.evictionHard[0]"},
 		{"bad reserved", "node: {reservedMemory: lots}\n", "invalid quantity"},
 		{"gc thresholds", "images: {gcHighPercent: 70, gcLowPercent: 80}\n", "images.gcHighPercent"},
+		{"localhost node ports", "network: {localhostNodePorts: true}\n", ""},
+		{"localhost node ports not a bool", "network: {localhostNodePorts: sometimes}\n", "cannot unmarshal"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -65,5 +67,28 @@ func TestLoad(t *testing.T) {
 	cfg, err := Load(p, false)
 	if err != nil || cfg.NodeName != "edge-1" || len(cfg.Groups) != 2 || cfg.DataDir != "/var/lib/outpost" {
 		t.Fatalf("Load = %+v, %v", cfg, err)
+	}
+}
+
+func TestLocalhostNodePorts(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want bool
+	}{
+		{"off by default", "", false},
+		{"on", "network: {localhostNodePorts: true}\n", true},
+		{"off", "network: {localhostNodePorts: false}\n", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := Default()
+			if err := Parse([]byte(tt.in), &cfg); err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Net.LocalhostNodePorts != tt.want {
+				t.Fatalf("LocalhostNodePorts = %v, want %v", cfg.Net.LocalhostNodePorts, tt.want)
+			}
+		})
 	}
 }

@@ -203,7 +203,8 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 	var rules agent.Rules
 	var dumpRules func(context.Context) (string, error)
 	var endpoints func() map[string]localapi.EndpointCount
-	if nr, err := netrules.New(ctx, netrules.Config{PodCIDR: cfg.PodCIDR(), BridgeName: cfg.Net.Bridge}, log); err != nil {
+	nrCfg := netrules.Config{PodCIDR: cfg.PodCIDR(), BridgeName: cfg.Net.Bridge, LocalhostNodePorts: cfg.Net.LocalhostNodePorts}
+	if nr, err := netrules.New(ctx, nrCfg, log); err != nil {
 		log.Error().Err(err).Msg("service routing is off")
 	} else {
 		defer nr.Close()
@@ -222,6 +223,11 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 		}
 		if err := netrules.EnableForwarding(); err != nil {
 			log.Warn().Err(err).Msg("enabling IPv4 forwarding for pod traffic")
+		}
+		if cfg.Net.LocalhostNodePorts {
+			if err := netrules.EnableRouteLocalnet(); err != nil {
+				log.Warn().Err(err).Msg("enabling route_localnet: node ports on 127.0.0.1 will not answer")
+			}
 		}
 	}
 	ag := agent.New(agent.Options{Store: st, Runtime: rt, Logger: log, Rules: rules, Allocator: st,

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -58,4 +59,36 @@ func TestE2ECleanStopSaysGoodbye(t *testing.T) {
 	if on.Online || on.Reason != "shutdown" || on.Time == nil {
 		t.Fatalf("retained online message after SIGTERM: %+v, want online false with reason shutdown (not the Last Will)", *on)
 	}
+}
+
+// TestE2ELocalhostNodePorts: with network.localhostNodePorts on, a NodePort
+// service answers on 127.0.0.1 of the node (the agent sets route_localnet
+// in its network namespace).
+func TestE2ELocalhostNodePorts(t *testing.T) {
+	n := newNode(t)
+	n.appendConfig("network: {localhostNodePorts: true}\n")
+	n.manifest("web.yaml", webPod(0)+`---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  type: NodePort
+  selector: {app: web}
+  ports: [{port: 80, targetPort: http, nodePort: 30080}]
+`)
+	if err := n.inAgentNet("ip", "link", "set", "lo", "up"); err != nil {
+		t.Fatal(err)
+	}
+	n.start()
+	eventually(t, 30*time.Second, "the node port on 127.0.0.1", func() error {
+		body, err := n.httpGet("127.0.0.1:30080")
+		if err != nil {
+			return err
+		}
+		if strings.TrimSpace(body) != "web-0" {
+			return fmt.Errorf("got %q", body)
+		}
+		return nil
+	})
+	n.stop()
 }
