@@ -304,9 +304,13 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 		}
 		met := collector.Met()
 		for _, m := range met {
-			// Disk pressure: unused images go before any pod does, as kubelet does.
+			// Disk pressure (bytes or inodes): every unused image goes before
+			// any pod does, as kubelet does, whatever the image GC's
+			// threshold (inodes can run out with bytes to spare).
 			if m.Resource() == api.ResourceEphemeralStorage {
-				if res, err := gc.Collect(ctx); err == nil && len(res.Deleted) > 0 {
+				if res, err := gc.CollectUnused(ctx); err != nil {
+					log.Warn().Err(err).Msg("disk pressure: deleting unused images")
+				} else if len(res.Deleted) > 0 {
 					log.Info().Strs("images", res.Deleted).Msg("disk pressure: deleted unused images before evicting")
 					return // measure again before deciding on pods
 				}

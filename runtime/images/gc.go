@@ -98,13 +98,21 @@ type GCResult struct {
 // is at or below LowPercent. Each delete is synchronous: containerd's
 // garbage collector has removed the image's unreferenced content and
 // snapshots before usage is measured again.
-func (g *GC) Collect(ctx context.Context) (GCResult, error) {
+func (g *GC) Collect(ctx context.Context) (GCResult, error) { return g.collect(ctx, false) }
+
+// CollectUnused deletes every unused image (neither in use nor used within
+// MinAge), least recently used first, whatever the usage: the node is
+// under disk pressure, which may be of inodes while bytes are below
+// HighPercent, and images go before pods do.
+func (g *GC) CollectUnused(ctx context.Context) (GCResult, error) { return g.collect(ctx, true) }
+
+func (g *GC) collect(ctx context.Context, all bool) (GCResult, error) {
 	used, total, err := g.cfg.Usage(ctx)
 	if err != nil {
 		return GCResult{}, fmt.Errorf("image gc: %w", err)
 	}
 	res := GCResult{UsedBefore: used, Used: used, Total: total}
-	if total == 0 || used*100 < uint64(g.cfg.HighPercent)*total {
+	if !all && (total == 0 || used*100 < uint64(g.cfg.HighPercent)*total) {
 		return res, nil
 	}
 	low := total * uint64(g.cfg.LowPercent) / 100
@@ -112,10 +120,15 @@ func (g *GC) Collect(ctx context.Context) (GCResult, error) {
 	if err != nil {
 		return res, err
 	}
-	g.log.Info().Uint64("used", used).Uint64("total", total).Int("candidates", len(candidates)).
-		Msg("disk usage above the image gc threshold")
+	if all {
+		g.log.Info().Uint64("used", used).Uint64("total", total).Int("candidates", len(candidates)).
+			Msg("disk pressure: deleting every unused image")
+	} else {
+		g.log.Info().Uint64("used", used).Uint64("total", total).Int("candidates", len(candidates)).
+			Msg("disk usage above the image gc threshold")
+	}
 	for _, img := range candidates {
-		if used <= low {
+		if !all && used <= low {
 			break
 		}
 		err := g.c.ImageService().Delete(ctx, img.Name, images.DeleteTarget(&img.Target), images.SynchronousDelete())
@@ -134,7 +147,9 @@ func (g *GC) Collect(ctx context.Context) (GCResult, error) {
 	}
 	if used > low {
 		res.NotEnoughCandidate = true
-		g.log.Warn().Uint64("used", used).Uint64("low", low).Msg("image gc could not free enough: the rest is in use")
+		if !all {
+			g.log.Warn().Uint64("used", used).Uint64("low", low).Msg("image gc could not free enough: the rest is in use")
+		}
 	}
 	return res, nil
 }

@@ -98,6 +98,59 @@ func TestGCDeletesLeastRecentlyUsed(t *testing.T) {
 	}
 }
 
+// TestGCCollectUnusedIgnoresThreshold: under disk pressure (bytes or
+// inodes) the agent frees every unused image before it evicts a pod, though
+// byte usage may be far below HighPercent (inode pressure). CollectUnused
+// deletes the unused images regardless of the usage, and still spares the
+// image in use and the one used within MinAge.
+func TestGCCollectUnusedIgnoresThreshold(t *testing.T) {
+	s := server(t)
+	c := s.Client()
+	ctx := testCtx(t)
+	reg := startRegistry(t, registryOpts{})
+	clk := newClock()
+	p := newPuller(t, c, outpostimages.PullerConfig{Registry: outpostimages.RegistryConfig{Insecure: []string{"127.0.0.1"}}}, clk)
+
+	refs := make([]string, 4)
+	for i := range refs {
+		reg.push("outpost/app", fmt.Sprint(i), busybox(t).variant(i))
+		refs[i] = fmt.Sprintf("%s/outpost/app:%d", reg.host, i)
+		ensure(t, p, refs[i], api.PullIfNotPresent)
+		clk.advance(time.Minute)
+	}
+	if _, err := c.NewContainer(ctx, "in-use", client.WithImageName(refs[0]), client.WithSpec(&oci.Spec{})); err != nil {
+		t.Fatal(err)
+	}
+	clk.advance(30 * time.Second) // refs[3] was used 90s ago: within MinAge
+
+	// Bytes far below the threshold: the inodes are what ran out.
+	low := func(context.Context) (uint64, uint64, error) { return 10, 100, nil }
+	gc, err := outpostimages.NewGC(c, outpostimages.GCConfig{Usage: low, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := gc.Collect(ctx); err != nil || len(res.Deleted) != 0 {
+		t.Fatalf("Collect below the threshold: %+v, %v", res, err)
+	}
+	res, err := gc.CollectUnused(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{refs[1], refs[2]}; !slices.Equal(res.Deleted, want) {
+		t.Fatalf("CollectUnused deleted %v, want %v", res.Deleted, want)
+	}
+	for i, ref := range refs {
+		_, err := c.ImageService().Get(ctx, ref)
+		if deleted := i == 1 || i == 2; deleted != errdefs.IsNotFound(err) {
+			t.Errorf("%s: %v; deleted = %v", ref, err, deleted)
+		}
+	}
+	// Nothing unused left: nothing to do.
+	if res, err := gc.CollectUnused(ctx); err != nil || len(res.Deleted) != 0 {
+		t.Fatalf("second CollectUnused: %+v, %v", res, err)
+	}
+}
+
 func TestGCConfig(t *testing.T) {
 	usage := func(context.Context) (uint64, uint64, error) { return 0, 1, nil }
 	for _, tc := range []struct {
