@@ -59,16 +59,20 @@ type Node struct {
 	ReservedCPU    api.Quantity `yaml:"reservedCPU"`
 	ReservedMemory api.Quantity `yaml:"reservedMemory"`
 	// EvictionHard are kubelet-style thresholds ("memory.available<100Mi",
-	// "nodefs.available<10%", "nodefs.inodesFree<5%", "pid.available<5%").
+	// "nodefs.available<10%", "nodefs.inodesFree<5%", "pid.available<5%");
+	// an empty list turns hard eviction off.
 	EvictionHard []string `yaml:"evictionHard"`
 }
 
-// Thresholds parses Node.EvictionHard (validated by Validate).
+// Thresholds parses Node.EvictionHard (validated by Validate). An explicit
+// empty list ("evictionHard: []") is no thresholds at all: an empty, non-nil
+// slice, which nodestatus.New keeps (it turns only nil into its defaults).
+// A null list means the defaults.
 func (n Node) Thresholds() []nodestatus.Threshold {
-	if len(n.EvictionHard) == 0 {
-		return nil
+	if n.EvictionHard == nil {
+		return nodestatus.DefaultThresholds()
 	}
-	var out []nodestatus.Threshold
+	out := []nodestatus.Threshold{}
 	for _, s := range n.EvictionHard {
 		if t, err := nodestatus.ParseThreshold(s); err == nil {
 			out = append(out, t)

@@ -92,3 +92,37 @@ func TestLocalhostNodePorts(t *testing.T) {
 		})
 	}
 }
+
+func TestEvictionHard(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want []string // nil: the defaults; empty: none
+	}{
+		{"unset keeps the defaults", "", []string{"memory.available<100Mi", "nodefs.available<10%", "nodefs.inodesFree<5%", "pid.available<5%"}},
+		{"explicit list", "node: {evictionHard: [memory.available<50Mi]}\n", []string{"memory.available<50Mi"}},
+		{"empty list turns hard eviction off", "node: {evictionHard: []}\n", []string{}},
+		{"null keeps the defaults", "node: {evictionHard: null}\n", []string{"memory.available<100Mi", "nodefs.available<10%", "nodefs.inodesFree<5%", "pid.available<5%"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := Default()
+			if err := Parse([]byte(tt.in), &cfg); err != nil {
+				t.Fatal(err)
+			}
+			got := cfg.Node.Thresholds()
+			// nodestatus.New turns nil into its defaults: only a non-nil
+			// empty list means no thresholds.
+			if got == nil {
+				t.Fatalf("Thresholds() = nil, want %v", tt.want)
+			}
+			var s []string
+			for _, th := range got {
+				s = append(s, th.String())
+			}
+			if strings.Join(s, ",") != strings.Join(tt.want, ",") {
+				t.Fatalf("Thresholds() = %v, want %v", s, tt.want)
+			}
+		})
+	}
+}

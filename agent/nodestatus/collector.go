@@ -48,7 +48,7 @@ type Config struct {
 	// reserves nothing.
 	SystemReserved api.ResourceList
 	// Thresholds raise the pressure conditions and drive eviction; nil
-	// means DefaultThresholds. Hard thresholds on memory and nodefs are also
+	// means DefaultThresholds, an empty slice none. Hard thresholds on memory and nodefs are also
 	// taken off allocatable, as kubelet does, so that pods filling the node
 	// to allocatable do not trigger eviction.
 	Thresholds []Threshold

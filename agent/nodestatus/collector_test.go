@@ -190,6 +190,20 @@ func TestConditionsFromThresholds(t *testing.T) {
 			conds: map[string]want{api.NodePIDPressure: ok(ReasonSufficientPID)},
 		},
 		{
+			name: "no thresholds (an empty list, not nil): no pressure at all",
+			sys: func(s *fakeSystem) {
+				s.files[pathMemInfo] = "MemTotal: 1000000 kB\nMemAvailable: 81920 kB\n"
+				s.statfs["/var/lib/outpost"] = FSStats{Capacity: 32 * gi, Available: 1 * gi, Inodes: 2000000, InodesFree: 50000}
+				s.files[pathLoadAvg] = "1.00 1.00 1.00 3/6800 999\n"
+			},
+			mod: func(c *Config) { c.Thresholds = []Threshold{} },
+			conds: map[string]want{
+				api.NodeMemoryPressure: ok(ReasonSufficientMemory),
+				api.NodeDiskPressure:   ok(ReasonNoDiskPressure),
+				api.NodePIDPressure:    ok(ReasonSufficientPID),
+			},
+		},
+		{
 			name: "not ready",
 			mod: func(c *Config) {
 				c.Ready = func(context.Context) error { return errors.New("containerd not reachable") }
