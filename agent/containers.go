@@ -24,6 +24,7 @@ type ctrState struct {
 	exit      *runtime.Exit // how the current instance ended
 	lastTerm  *api.ContainerStateTerminated
 	stale     []string // older instances still to remove
+	evicted   bool     // running when its pod was evicted: starts again on readmission
 
 	image, imageID string
 	ready, started bool // readiness and startup probe results

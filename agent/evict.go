@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/outpost-edge/outpost/api"
@@ -32,8 +33,13 @@ func (a *Agent) Admitted() []AdmittedPod {
 }
 
 // Evict stops a pod to relieve node pressure: its containers are stopped
-// with grace and removed, it is reported Failed with reason Evicted, and it
-// is admitted again after a while.
+// with grace and removed, its sandbox is torn down as a deleted pod's is
+// (network, IP, emptyDir volumes), it is reported Failed with reason
+// Evicted, and it is admitted again after a while, in a fresh sandbox.
+//
+// Its logs are kept (with Options.KeepLogs, until the retention prunes
+// them) as a deleted pod's are, unless the node was short of disk: then
+// keeping them could leave the pressure in place, so they go too.
 func (a *Agent) Evict(uid, message string, grace time.Duration) {
 	a.mu.Lock()
 	w := a.workers[uid]
@@ -42,7 +48,7 @@ func (a *Agent) Evict(uid, message string, grace time.Duration) {
 		return
 	}
 	w.mu.Lock()
-	w.evict = &eviction{message: message, grace: grace}
+	w.evict = &eviction{message: message, grace: grace, disk: evictedForDisk(message)}
 	w.mu.Unlock()
 	w.poke()
 }
@@ -50,7 +56,17 @@ func (a *Agent) Evict(uid, message string, grace time.Duration) {
 type eviction struct {
 	message string
 	grace   time.Duration
+	disk    bool // the node was short of disk: the pod's logs go too
 }
+
+// evictedForDisk tells a disk-pressure eviction by its message, which reads
+// like kubelet's: "The node was low on resource: ephemeral-storage. ...".
+func evictedForDisk(message string) bool {
+	rest, ok := strings.CutPrefix(message, lowOnResource)
+	return ok && strings.HasPrefix(rest, api.ResourceEphemeralStorage+".")
+}
+
+const lowOnResource = "The node was low on resource: "
 
 // evictPod runs in the worker goroutine.
 func (w *podWorker) evictPod(ctx context.Context, ev *eviction) {
@@ -58,12 +74,50 @@ func (w *podWorker) evictPod(ctx context.Context, ev *eviction) {
 		return
 	}
 	w.a.rec.warning(ctx, w.object(), ReasonEvicted, "%s", ev.message)
+	for _, st := range w.ctrs {
+		st.evicted = st.running
+	}
 	w.killAll(ctx, ev.grace)
 	w.removeContainers(ctx)
 	for _, st := range w.ctrs {
-		st.id, st.running = "", false
+		st.id, st.running, st.stale = "", false, nil
 	}
+	keepLogs := w.a.keepLogs && !ev.disk
+	if err := w.a.rt.RemovePod(ctx, w.uid, keepLogs); err != nil {
+		w.log.Warn().Err(err).Msg("removing the evicted pod's sandbox")
+	}
+	w.sandbox = nil
 	w.rejected = &rejection{reason: ReasonEvicted, message: ev.message}
 	w.readmitAt = w.a.clock.Now().Add(readmitAfter)
 	w.a.release(w.uid)
+}
+
+// readmit prepares a pod that was rejected or evicted for admission again.
+// After an eviction its sandbox is a new one: the containers the eviction
+// stopped, and those their restart policy restarts, start again as their
+// next attempt (a restart, its last state how it ended, as kubelet counts a
+// sandbox change), and with them the init containers, since the emptyDirs
+// they filled are gone. Containers that had ended for good stay so.
+func (w *podWorker) readmit() {
+	w.rejected, w.readmitAt, w.startTime = nil, time.Time{}, time.Time{}
+	rerun := func(st *ctrState) bool {
+		return st.evicted || (st.exit != nil && !st.init && w.shouldRestart(st.exit.Code))
+	}
+	initToo := false
+	for _, st := range w.ctrs {
+		initToo = initToo || (!st.init && rerun(st))
+	}
+	for _, st := range w.ctrs {
+		if !rerun(st) && !(st.init && initToo && st.exit != nil) {
+			continue
+		}
+		if st.exit != nil {
+			st.lastTerm = terminated(st.exit, st.startedAt)
+		}
+		st.restarts++
+		st.attempt = st.restarts
+		st.exit, st.evicted = nil, false
+		st.backoff, st.notBefore, st.waitingBackoff = backoffState{}, time.Time{}, false
+		st.ready, st.started = false, false
+	}
 }

@@ -23,9 +23,17 @@ type fakeRuntime struct {
 	starts  []string // container IDs in start order
 	events  chan runtime.Event
 	removed []string
+	// sandboxes lists EnsureSandbox's pod uids, removedPods RemovePod's calls.
+	sandboxes   []string
+	removedPods []removedPod
 	// exitAtOnce makes every container exit with this code before
 	// StartContainer even returns (a command that fails instantly).
 	exitAtOnce *int32
+}
+
+type removedPod struct {
+	uid      string
+	keepLogs bool
 }
 
 type fakeCtr struct {
@@ -37,6 +45,9 @@ func newFakeRuntime() *fakeRuntime {
 }
 
 func (f *fakeRuntime) EnsureSandbox(_ context.Context, _ *api.Pod, ref runtime.PodRef) (*runtime.Sandbox, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sandboxes = append(f.sandboxes, ref.UID)
 	return &runtime.Sandbox{UID: ref.UID}, nil
 }
 
@@ -77,7 +88,12 @@ func (f *fakeRuntime) RemoveContainer(_ context.Context, id string) error {
 	return nil
 }
 
-func (f *fakeRuntime) RemovePod(context.Context, string, bool) error { return nil }
+func (f *fakeRuntime) RemovePod(_ context.Context, uid string, keepLogs bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.removedPods = append(f.removedPods, removedPod{uid, keepLogs})
+	return nil
+}
 
 func (f *fakeRuntime) List(context.Context) ([]runtime.Observed, error) {
 	f.mu.Lock()
@@ -153,6 +169,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 // harness is an agent on a real store with the fake runtime and clock.
 type harness struct {
 	t     *testing.T
+	a     *Agent
 	st    *store.Store
 	rt    *fakeRuntime
 	clock *fakeClock
@@ -173,6 +190,7 @@ func newHarnessWith(t *testing.T, mutate func(*Options)) *harness {
 		mutate(&opts)
 	}
 	a := New(opts)
+	h.a = a
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { a.Run(ctx); close(done) }()

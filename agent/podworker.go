@@ -145,7 +145,7 @@ func (w *podWorker) sync(ctx context.Context) {
 		if w.readmitAt.IsZero() || w.a.clock.Now().Before(w.readmitAt) {
 			return
 		}
-		w.rejected, w.readmitAt, w.startTime = nil, time.Time{}, time.Time{}
+		w.readmit()
 	}
 	if w.startTime.IsZero() {
 		if w.adopted {

@@ -52,6 +52,9 @@ func (r *Runtime) StartContainer(ctx context.Context, req StartRequest) (Started
 	c := req.Container
 	id := containerID(req.Ref.UID, c.Name, req.Attempt)
 	logPath := podfiles.Dir(req.Sandbox.Dir).ContainerLog(c.Name, req.Attempt)
+	if err := pruneAttemptLogs(filepath.Dir(logPath), req.Attempt-1); err != nil {
+		r.log.Warn().Err(err).Str("pod", req.Ref.Name).Str("container", c.Name).Msg("removing the logs of old attempts")
+	}
 
 	img, pulled, err := r.ensureImage(ctx, c.Image, c.ImagePullPolicy)
 	if err != nil {

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,23 +47,7 @@ spec:
 // node under its nodefs threshold. The writer is evicted, since its
 // writable layer counts against it, and the other pod keeps running.
 func TestE2EDiskPressureEvictsTheWriter(t *testing.T) {
-	// Mounted before newNode so that it is unmounted after the node's
-	// cleanup (cleanups run last-registered first) has removed the pods.
-	data := t.TempDir()
-	if err := unix.Mount("tmpfs", data, "tmpfs", 0, "size=128m"); err != nil {
-		t.Fatalf("tmpfs for the data dir: %v", err)
-	}
-	t.Cleanup(func() { unix.Unmount(data, unix.MNT_DETACH) })
-	n := newNode(t)
-	n.data = data
-	if _, err := testimage.Build(mkdir(t, filepath.Join(data, "images")), "outpost.local/busybox:test"); err != nil {
-		t.Fatal(err)
-	}
-	cfg := fmt.Sprintf("nodeName: e2e\ndataDir: %s\nmanifestDir: %s\ncontainerd: {stateDir: %s}\n"+
-		"log: {format: json, level: debug}\nnode: {evictionHard: [\"nodefs.available<48Mi\"]}\n", data, n.manifests, n.state)
-	if err := os.WriteFile(n.config, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	n := newDiskNode(t)
 	n.manifest("pods.yaml", diskPods)
 	n.start()
 
@@ -87,6 +73,109 @@ func TestE2EDiskPressureEvictsTheWriter(t *testing.T) {
 		t.Fatalf("keeper after the pressure: %+v, %v", keeper, err)
 	}
 	n.stop()
+}
+
+const emptyDirPods = `apiVersion: v1
+kind: Pod
+metadata: {name: hog}
+spec:
+  terminationGracePeriodSeconds: 1
+  volumes: [{name: scratch, emptyDir: {}}]
+  containers:
+  - name: main
+    image: outpost.local/busybox:test
+    imagePullPolicy: Never
+    volumeMounts: [{name: scratch, mountPath: /scratch}]
+    command: ["sh", "-c", "sleep 2; dd if=/dev/zero of=/scratch/blob bs=1M count=80 2>/dev/null; exec sleep 3600"]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: small}
+spec:
+  terminationGracePeriodSeconds: 1
+  volumes: [{name: data, emptyDir: {}}]
+  containers:
+  - name: main
+    image: outpost.local/busybox:test
+    imagePullPolicy: Never
+    volumeMounts: [{name: data, mountPath: /data}]
+    command: ["sh", "-c", "dd if=/dev/zero of=/data/blob bs=1M count=4 2>/dev/null; exec sleep 3600"]
+`
+
+// TestE2EEvictionFreesTheEmptyDir: on a 128 MiB data dir one pod writes
+// 80 MiB into its emptyDir and is evicted for it. The eviction removes the
+// pod's directory (its emptyDir; its logs too, as the node is short of
+// disk), so the pressure ends with it: the other pod, with a little data
+// of its own, keeps running through the next evaluations rather than being
+// evicted in turn for what the first one left behind.
+func TestE2EEvictionFreesTheEmptyDir(t *testing.T) {
+	n := newDiskNode(t)
+	n.manifest("pods.yaml", emptyDirPods)
+	n.start()
+
+	hog := n.waitPod("hog", "evicted", func(st api.PodStatus) bool {
+		return st.Phase == api.PodFailed && st.Reason == "Evicted"
+	})
+	if !strings.Contains(hog.Message, "ephemeral-storage") {
+		t.Errorf("eviction message %q does not name the resource", hog.Message)
+	}
+	if hog.UID == "" {
+		t.Fatalf("evicted pod without uid: %+v", hog)
+	}
+	dir := filepath.Join(n.data, "pods", hog.UID)
+	eventually(t, 10*time.Second, "the evicted pod's directory removed", func() error {
+		if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%s is still there (%v)", dir, err)
+		}
+		return nil
+	})
+	var fsStat unix.Statfs_t
+	if err := unix.Statfs(n.data, &fsStat); err != nil {
+		t.Fatal(err)
+	}
+	if avail := int64(fsStat.Bavail) * fsStat.Bsize; avail < 48<<20 {
+		t.Errorf("%d MiB available after the eviction: still under the 48Mi threshold", avail>>20)
+	}
+	// The evictor looks every 10 s: two more rounds evict nothing.
+	for range 2 {
+		time.Sleep(11 * time.Second)
+		small, err := n.pod("small")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if small.Phase != api.PodRunning {
+			t.Fatalf("small is %s (%s: %s), want Running: evicted for the files of the pod evicted before it",
+				small.Phase, small.Reason, small.Message)
+		}
+	}
+	if hog, err := n.pod("hog"); err != nil || hog.Reason != "Evicted" {
+		t.Errorf("hog after the pressure: %+v, %v (readmitted only after 5 minutes)", hog, err)
+	}
+	n.stop()
+}
+
+// newDiskNode is a node whose data dir is a 128 MiB filesystem of its own,
+// with a hard eviction threshold of nodefs.available<48Mi.
+func newDiskNode(t *testing.T) *node {
+	t.Helper()
+	// Mounted before newNode so that it is unmounted after the node's
+	// cleanup (cleanups run last-registered first) has removed the pods.
+	data := t.TempDir()
+	if err := unix.Mount("tmpfs", data, "tmpfs", 0, "size=128m"); err != nil {
+		t.Fatalf("tmpfs for the data dir: %v", err)
+	}
+	t.Cleanup(func() { unix.Unmount(data, unix.MNT_DETACH) })
+	n := newNode(t)
+	n.data = data
+	if _, err := testimage.Build(mkdir(t, filepath.Join(data, "images")), "outpost.local/busybox:test"); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf("nodeName: e2e\ndataDir: %s\nmanifestDir: %s\ncontainerd: {stateDir: %s}\n"+
+		"log: {format: json, level: debug}\nnode: {evictionHard: [\"nodefs.available<48Mi\"]}\n", data, n.manifests, n.state)
+	if err := os.WriteFile(n.config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 func mkdir(t *testing.T, dir string) string {
