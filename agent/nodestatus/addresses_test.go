@@ -1,6 +1,7 @@
 package nodestatus
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/outpost-edge/outpost/api"
@@ -86,6 +87,56 @@ func TestAddresses(t *testing.T) {
 				if got[i] != tt.want[i] {
 					t.Fatalf("addresses %v, want %v", got, tt.want)
 				}
+			}
+		})
+	}
+}
+
+// TestAddressesSkipPodBridge: a pod bridge with a custom name (not matched
+// by DefaultSkipInterfaces) is never the InternalIP on a node without a
+// default route once Config.PodBridge names it; the default patterns stay.
+func TestAddressesSkipPodBridge(t *testing.T) {
+	bridge := Interface{Name: "br-pods", Up: true, Addrs: addrs("10.88.0.1")}
+	tests := []struct {
+		name string
+		ifs  func(s *fakeSystem) []Interface
+		want []api.NodeAddress
+	}{
+		{
+			name: "custom bridge first, a LAN interface after it",
+			ifs:  func(s *fakeSystem) []Interface { return []Interface{s.ifs[0], bridge, s.ifs[2]} },
+			want: []api.NodeAddress{{Type: AddressInternalIP, Address: "192.168.1.21"}, {Type: AddressHostname, Address: "pi-kitchen"}},
+		},
+		{
+			name: "offline: only loopback and the custom bridge",
+			ifs:  func(s *fakeSystem) []Interface { return []Interface{s.ifs[0], bridge} },
+			want: []api.NodeAddress{{Type: AddressHostname, Address: "pi-kitchen"}},
+		},
+		{
+			name: "the default patterns still apply",
+			ifs: func(s *fakeSystem) []Interface {
+				return []Interface{s.ifs[0], s.ifs[3], {Name: "veth1234", Up: true, Addrs: addrs("10.88.0.7")}, bridge}
+			},
+			want: []api.NodeAddress{{Type: AddressHostname, Address: "pi-kitchen"}},
+		},
+	}
+	t.Run("a bridge name is not a pattern", func(t *testing.T) {
+		sys := newFakePi()
+		delete(sys.files, pathRoute4)
+		sys.ifs = []Interface{sys.ifs[0], {Name: "br[1]", Up: true, Addrs: addrs("10.88.0.1")}}
+		st := collect(t, newTestCollector(sys, &fakeClock{t0}, func(c *Config) { c.PodBridge = "br[1]" }))
+		if want := []api.NodeAddress{{Type: AddressHostname, Address: "pi-kitchen"}}; !slices.Equal(st.Addresses, want) {
+			t.Fatalf("addresses %v, want %v", st.Addresses, want)
+		}
+	})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sys := newFakePi()
+			delete(sys.files, pathRoute4)
+			sys.ifs = tt.ifs(sys)
+			st := collect(t, newTestCollector(sys, &fakeClock{t0}, func(c *Config) { c.PodBridge = bridge.Name }))
+			if !slices.Equal(st.Addresses, tt.want) {
+				t.Fatalf("addresses %v, want %v", st.Addresses, tt.want)
 			}
 		})
 	}

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"path/filepath"
 	goruntime "runtime"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -59,6 +61,10 @@ type Config struct {
 	// SkipInterfaces are name patterns (path.Match) never used for the
 	// InternalIP; nil means DefaultSkipInterfaces.
 	SkipInterfaces []string
+	// PodBridge is the pods' bridge, never used for the InternalIP either
+	// (its address is the pods' gateway): the agent's network.bridge, which
+	// DefaultSkipInterfaces matches only under its default name.
+	PodBridge string
 
 	AgentVersion      string
 	ContainerdVersion string
@@ -102,6 +108,11 @@ func New(cfg Config) *Collector {
 	}
 	if cfg.SkipInterfaces == nil {
 		cfg.SkipInterfaces = DefaultSkipInterfaces
+	}
+	if cfg.PodBridge != "" {
+		// A name, not a pattern: its pattern characters match themselves.
+		exact := strings.NewReplacer(`\`, `\\`, "*", `\*`, "?", `\?`, "[", `\[`).Replace(cfg.PodBridge)
+		cfg.SkipInterfaces = append(slices.Clone(cfg.SkipInterfaces), exact)
 	}
 	if cfg.System == nil {
 		cfg.System = Host{}

@@ -189,8 +189,9 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 		NodeName: cfg.NodeName, DataDir: cfg.DataDir, MaxPods: cfg.Node.MaxPods,
 		SystemReserved: api.ResourceList{api.ResourceCPU: cfg.Node.ReservedCPU, api.ResourceMemory: cfg.Node.ReservedMemory},
 		Thresholds:     cfg.Node.Thresholds(), AgentVersion: version, ContainerdVersion: ctrdversion.Version,
-		Ready:  func(ctx context.Context) error { _, err := rt.Client().Version(ctx); return err },
-		Logger: log,
+		PodBridge: cfg.Net.Bridge,
+		Ready:     func(ctx context.Context) error { _, err := rt.Client().Version(ctx); return err },
+		Logger:    log,
 	})
 	var nodeState atomic.Pointer[api.NodeStatus]
 	first, err := collector.Collect(ctx)
