@@ -188,7 +188,7 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 	collector := nodestatus.New(nodestatus.Config{
 		NodeName: cfg.NodeName, DataDir: cfg.DataDir, MaxPods: cfg.Node.MaxPods,
 		SystemReserved: api.ResourceList{api.ResourceCPU: cfg.Node.ReservedCPU, api.ResourceMemory: cfg.Node.ReservedMemory},
-		Thresholds:     cfg.Node.Thresholds(), AgentVersion: version, ContainerdVersion: ctrdversion.Version,
+		Thresholds:     cfg.Node.Thresholds(), AgentVersion: version, ContainerdVersion: containerdVersion(ctx, rt.Client(), log),
 		PodBridge: cfg.Net.Bridge,
 		Ready:     func(ctx context.Context) error { _, err := rt.Client().Version(ctx); return err },
 		Logger:    log,
@@ -357,6 +357,21 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 	}
 	log.Info().Msg("stopped; containers keep running")
 	return err
+}
+
+// containerdVersion is the version of the containerd the agent talks to:
+// an external one (containerd.address) has its own. When the server does
+// not answer, the compiled-in library's version stands in (the embedded
+// containerd's own).
+func containerdVersion(ctx context.Context, c *containerd.Client, log zerolog.Logger) string {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	v, err := c.Version(ctx)
+	if err != nil || v.Version == "" {
+		log.Warn().Err(err).Msg("asking containerd its version: reporting the compiled-in one")
+		return ctrdversion.Version
+	}
+	return v.Version
 }
 
 func pruneLeases(ctx context.Context, p *images.Puller, log zerolog.Logger) {
