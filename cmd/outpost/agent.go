@@ -257,7 +257,11 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 	if err := watcher.Sync(ctx); err != nil {
 		log.Error().Err(err).Msg("syncing static manifests")
 	}
-	go watcher.Run(ctx)
+	go func() {
+		if err := watcher.Run(ctx); err != nil {
+			log.Error().Err(err).Str("dir", cfg.ManifestDir).Msg("static manifest watcher stopped")
+		}
+	}()
 	backend := &localapi.StoreBackend{Store: st, Runtime: rt, Static: localapi.NewManifestDir(cfg.ManifestDir, log)}
 	// linkDone is closed once the link has said goodbye; without a link it
 	// is closed at once.

@@ -220,3 +220,27 @@ func TestE2EExternalContainerdVersion(t *testing.T) {
 	})
 	n.stop()
 }
+
+// TestE2EManifestWatcherErrorLogged: a manifest directory that cannot be
+// watched (its parent is a file) leaves the agent running from its other
+// sources, and says so at error level.
+func TestE2EManifestWatcherErrorLogged(t *testing.T) {
+	n := newNode(t)
+	file := filepath.Join(t.TempDir(), "not-a-dir")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n.replaceConfig("manifestDir: "+n.manifests, "manifestDir: "+filepath.Join(file, "manifests"))
+	n.start()
+	eventually(t, 10*time.Second, "the watcher's error in the log", func() error {
+		for _, line := range strings.Split(n.logs.String(), "\n") {
+			var e struct{ Level, Message, Error string }
+			if json.Unmarshal([]byte(line), &e) == nil && e.Level == "error" &&
+				e.Message == "static manifest watcher stopped" && strings.Contains(e.Error, "not a directory") {
+				return nil
+			}
+		}
+		return fmt.Errorf("no error-level %q line", "static manifest watcher stopped")
+	})
+	n.stop()
+}
