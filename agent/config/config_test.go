@@ -4,8 +4,11 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+
+	"gopkg.in/yaml.v3"
 )
 
 func TestParse(t *testing.T) {
@@ -124,5 +127,65 @@ func TestEvictionHard(t *testing.T) {
 				t.Fatalf("Thresholds() = %v, want %v", s, tt.want)
 			}
 		})
+	}
+}
+
+// TestEveryKeyDocumented: every key of Config (struct fields, followed
+// down to maps and lists) has a row in docs/config.md. A row's first cell
+// names keys in backquotes; "`.max`" after "`mqtt.backoff.min`" is
+// "mqtt.backoff.max".
+func TestEveryKeyDocumented(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "config.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]bool{}
+	for _, line := range strings.Split(string(doc), "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) < 4 || !strings.HasPrefix(line, "| `") {
+			continue
+		}
+		parent := ""
+		for _, f := range strings.Split(cells[1], "`")[1:] {
+			f = strings.TrimSpace(f)
+			switch {
+			case f == "" || f == ",":
+			case strings.HasPrefix(f, "."):
+				documented[parent+f] = true
+			default:
+				documented[f] = true
+				if i := strings.LastIndex(f, "."); i >= 0 {
+					parent = f[:i]
+				}
+			}
+		}
+	}
+	unmarshaler := reflect.TypeFor[yaml.Unmarshaler]()
+	var keys []string
+	var walk func(prefix string, typ reflect.Type)
+	walk = func(prefix string, typ reflect.Type) {
+		for i := range typ.NumField() {
+			f := typ.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if name == "" || name == "-" {
+				continue
+			}
+			key := prefix + name
+			// A struct that decodes itself (api.Quantity) is one value.
+			if f.Type.Kind() == reflect.Struct && !reflect.PointerTo(f.Type).Implements(unmarshaler) {
+				walk(key+".", f.Type)
+				continue
+			}
+			keys = append(keys, key)
+		}
+	}
+	walk("", reflect.TypeOf(Config{}))
+	if len(keys) < 40 {
+		t.Fatalf("only %d keys found: %v", len(keys), keys)
+	}
+	for _, k := range keys {
+		if !documented[k] {
+			t.Errorf("%s is not in docs/config.md", k)
+		}
 	}
 }
