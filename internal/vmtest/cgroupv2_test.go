@@ -30,7 +30,8 @@ func buildTestBinary(t *testing.T, dir, pkg string) string {
 // the packages that touch cgroups in a guest whose only hierarchy is v2:
 // the runtime's (real containerd, runc and CNI: cpu and memory limits, OOM
 // kills, adoption after a killed agent and the rest) and node status's
-// usage reader, on the cgroup version most devices run.
+// usage reader, on the cgroup version most devices run; and netrules' on
+// the guest's Debian stable kernel.
 func TestOnCgroupV2(t *testing.T) {
 	testenv.RequireRoot(t)
 	suites := []struct {
@@ -41,6 +42,10 @@ func TestOnCgroupV2(t *testing.T) {
 			[]string{"cgroup v2: ", "--- PASS: TestResourceLimits", "--- PASS: TestOOMKilled"}},
 		{"github.com/outpost-edge/outpost/agent/nodestatus",
 			[]string{"cgroup v2=true", "--- PASS: TestCgroupUsageKernel"}},
+		// Not cgroups: nftables on Debian stable's kernel, older than most
+		// build machines' and closer to what devices run.
+		{"github.com/outpost-edge/outpost/netrules",
+			[]string{"--- PASS: TestNetlinkMatchesText", "--- PASS: TestServiceSpreadsOverReadyPods"}},
 	}
 	dir := t.TempDir()
 	var script strings.Builder
