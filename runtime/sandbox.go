@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/containerd/errdefs"
 	"golang.org/x/sys/unix"
 
 	"github.com/outpost-edge/outpost/api"
@@ -239,8 +240,11 @@ func removeAllBut(dir, keep string) error {
 
 // PruneLogs removes the directories of removed pods (kept for their logs by
 // RemovePod(keepLogs)) whose logs were last written more than retention
-// ago. It returns how many it removed.
-func (r *Runtime) PruneLogs(retention time.Duration) (int, error) {
+// ago. It returns how many it removed. A directory is a removed pod's only
+// when it holds nothing but logs and containerd has no container of that
+// pod: a hostNetwork pod has no hosts file, and a pod whose containers
+// are quiet writes no logs, yet both are alive with their volumes.
+func (r *Runtime) PruneLogs(ctx context.Context, retention time.Duration) (int, error) {
 	root := filepath.Join(r.cfg.DataDir, "pods")
 	entries, err := os.ReadDir(root)
 	if errors.Is(err, os.ErrNotExist) {
@@ -249,14 +253,23 @@ func (r *Runtime) PruneLogs(retention time.Duration) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	conts, err := r.client.Containers(r.ctx(ctx), fmt.Sprintf("labels.%q", LabelPodUID))
+	if err != nil {
+		return 0, fmt.Errorf("list containers: %w", err)
+	}
+	live := map[string]bool{}
+	for _, c := range conts {
+		if labels, err := c.Labels(r.ctx(ctx)); err == nil {
+			live[labels[LabelPodUID]] = true
+		} else if !errdefs.IsNotFound(err) {
+			return 0, fmt.Errorf("labels of %s: %w", c.ID(), err)
+		}
+	}
 	removed := 0
 	cutoff := time.Now().Add(-retention)
 	for _, e := range entries {
 		dir := podfiles.Dir(filepath.Join(root, e.Name()))
-		if _, err := os.Stat(dir.Hosts()); err == nil {
-			continue // a live pod
-		}
-		if newest(dir.Logs()).After(cutoff) {
+		if live[e.Name()] || !onlyLogs(string(dir)) || newest(dir.Logs()).After(cutoff) {
 			continue
 		}
 		if err := os.RemoveAll(string(dir)); err != nil {
@@ -265,6 +278,21 @@ func (r *Runtime) PruneLogs(retention time.Duration) (int, error) {
 		removed++
 	}
 	return removed, nil
+}
+
+// onlyLogs reports whether dir holds its logs directory and nothing else,
+// as RemovePod(keepLogs) leaves it.
+func onlyLogs(dir string) bool {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		if e.Name() != filepath.Base(podfiles.Dir(dir).Logs()) {
+			return false
+		}
+	}
+	return true
 }
 
 // newest is the latest modification time of a file under dir.

@@ -177,7 +177,7 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 	go pruneLeases(ctx, puller, log)
 	if cfg.Runtime.PodLogRetention > 0 {
 		go every(ctx, time.Hour, func() {
-			if n, err := rt.PruneLogs(cfg.Runtime.PodLogRetention); err != nil {
+			if n, err := rt.PruneLogs(ctx, cfg.Runtime.PodLogRetention); err != nil {
 				log.Warn().Err(err).Msg("pruning logs of deleted pods")
 			} else if n > 0 {
 				log.Info().Int("pods", n).Msg("pruned logs of deleted pods")
