@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -139,6 +140,14 @@ func TestSpecChangeRecreatesOnlyThatPod(t *testing.T) {
 	settle()
 	if n := len(h.rt.startList()); n != 3 || strings.Contains(starts[2], "other") {
 		t.Fatalf("starts %v", h.rt.startList())
+	}
+	// The old sandbox goes with its logs: the new spec's attempts count
+	// from 0 again and must not be shadowed by the old spec's.
+	uid := h.status("crash", func(api.PodStatus) bool { return true }).UID
+	h.rt.mu.Lock()
+	defer h.rt.mu.Unlock()
+	if want := []removedPod{{uid, false}}; !slices.Equal(h.rt.removedPods, want) {
+		t.Fatalf("RemovePod calls %+v, want %+v", h.rt.removedPods, want)
 	}
 }
 

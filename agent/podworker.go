@@ -237,7 +237,10 @@ func (w *podWorker) setSpec(ctx context.Context, dp *store.DesiredPod) {
 		w.a.rec.normal(ctx, w.object(), ReasonKilling, "pod spec changed: recreating its containers")
 		w.killAll(ctx, gracePeriod(w.pod))
 		w.removeContainers(ctx)
-		if err := w.a.rt.RemovePod(ctx, w.uid, true); err != nil {
+		// The old spec's logs go too, as a replaced pod's do in Kubernetes:
+		// the new containers count their attempts from 0 again, and a kept
+		// 6.log of the old spec would be what `outpost logs` shows.
+		if err := w.a.rt.RemovePod(ctx, w.uid, false); err != nil {
 			w.log.Warn().Err(err).Msg("removing the old sandbox")
 		}
 		w.sandbox, w.rejected, w.startTime = nil, nil, time.Time{}
