@@ -254,6 +254,10 @@ func (w *podWorker) setSpec(ctx context.Context, dp *store.DesiredPod) {
 		w.pod = &pod
 		w.killAll(ctx, gracePeriod(&pod))
 		w.removeContainers(ctx)
+		if err := w.a.rt.RemovePod(ctx, w.uid, false); err != nil { // as above
+			w.log.Warn().Err(err).Msg("removing the old sandbox")
+		}
+		w.sandbox = nil
 		w.ctrs = map[string]*ctrState{}
 		w.adopted = false
 	}
