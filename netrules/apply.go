@@ -18,6 +18,7 @@ func newEmitter(table string, seq uint32) *emitter {
 
 var hooks = map[string]*nftables.ChainHook{
 	"prerouting":  nftables.ChainHookPrerouting,
+	"input":       nftables.ChainHookInput,
 	"output":      nftables.ChainHookOutput,
 	"postrouting": nftables.ChainHookPostrouting,
 }

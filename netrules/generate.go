@@ -20,6 +20,7 @@ const (
 
 	chainFilterPrerouting = "filter-prerouting"
 	chainFilterOutput     = "filter-output"
+	chainFilterInput      = "filter-input"
 	chainEndpointsCheck   = "endpoints-check"
 	chainNoEndpoints      = "no-endpoints"
 	chainNATPrerouting    = "nat-prerouting"
@@ -63,7 +64,7 @@ func byAddr(set string) bool { return set == mapServiceIPs || set == mapNoEndpoi
 // baseChain hooks a chain into the kernel's packet path.
 type baseChain struct {
 	typ  nftables.ChainType
-	hook string // prerouting, output or postrouting
+	hook string // prerouting, input, output or postrouting
 	prio int32
 }
 
@@ -147,7 +148,17 @@ func staticChains(cfg Config) []chain {
 	}
 	newConn := rule{matchCt{}, verdict{chain: chainEndpointsCheck}}
 	toServices := rule{verdict{chain: chainServices}}
-	return []chain{
+	var input []chain
+	if cfg.LocalhostNodePorts {
+		// route_localnet lets the node accept packets for 127.0.0.0/8 from
+		// its networks, which would reach whatever listens on localhost
+		// only (CVE-2020-8558): drop them, but for the node ports and host
+		// ports this option is for (DNATed away, they are forwarded).
+		input = append(input, chain{name: chainFilterInput, base: &baseChain{nftables.ChainTypeFilter, "input", 0},
+			rules: []rule{{matchIP{offset: saddr, prefix: loopback, neg: true}, matchIP{offset: daddr, prefix: loopback},
+				matchCt{dnat: true, neg: true}, counter{}, drop{}}}})
+	}
+	return append(input, []chain{
 		{name: chainFilterPrerouting, base: &baseChain{nftables.ChainTypeFilter, "prerouting", prioEndpointCheck}, rules: []rule{newConn}},
 		{name: chainFilterOutput, base: &baseChain{nftables.ChainTypeFilter, "output", prioEndpointCheck}, rules: []rule{newConn}},
 		{name: chainEndpointsCheck, rules: []rule{
@@ -165,7 +176,7 @@ func staticChains(cfg Config) []chain {
 			append(slices.Clone(local), vmapLookup{set: mapServiceNodePorts}),
 		}},
 		{name: chainNATPostrouting, base: &baseChain{nftables.ChainTypeNAT, "postrouting", prioSrcNAT}, rules: post},
-	}
+	}...)
 }
 
 func serviceChainName(sp *servicePort) string {

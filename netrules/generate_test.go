@@ -171,11 +171,13 @@ func TestStaticChains(t *testing.T) {
 			"fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @service-nodeports",
 			`ip saddr 10.88.0.0/16 ct status dnat oifname "outpost0" masquerade`,
 			`ip saddr 10.88.0.0/16 ip daddr != 10.88.0.0/16 oifname != "outpost0" masquerade`,
-		}, []string{"ip saddr 127.0.0.0/8"}},
+		}, []string{"ip saddr 127.0.0.0/8", "hook input"}},
 		{true, []string{
 			"fib daddr type local meta l4proto . th dport vmap @service-nodeports",
 			"ip saddr 127.0.0.0/8 ct status dnat masquerade",
-		}, []string{"!= 127.0.0.0/8"}},
+			"type filter hook input priority 0; policy accept;",
+			"ip saddr != 127.0.0.0/8 ip daddr 127.0.0.0/8 ct status ! dnat counter drop",
+		}, []string{"ip daddr != 127.0.0.0/8"}},
 	} {
 		cfg, _ := Config{LocalhostNodePorts: tt.localhost}.withDefaults()
 		text := generate(cfg, nil, nil, nil).text("outpost")

@@ -157,12 +157,18 @@ func (matchLocal) exprs(*emitter) []expr.Any {
 }
 
 // matchCt: ct state new, or ct status dnat.
-type matchCt struct{ dnat bool }
+type matchCt struct {
+	dnat bool // ct status dnat; else ct state new
+	neg  bool // with dnat: the connection was not DNATed
+}
 
 func (s matchCt) text(b *strings.Builder) {
-	if s.dnat {
+	switch {
+	case s.dnat && s.neg:
+		b.WriteString("ct status ! dnat")
+	case s.dnat:
 		b.WriteString("ct status dnat")
-	} else {
+	default:
 		b.WriteString("ct state new")
 	}
 }
@@ -172,11 +178,15 @@ func (s matchCt) exprs(*emitter) []expr.Any {
 	if s.dnat {
 		key, bit = expr.CtKeySTATUS, ctDstNAT
 	}
+	op := expr.CmpOpNeq // the bit is set
+	if s.neg {
+		op = expr.CmpOpEq
+	}
 	return []expr.Any{
 		&expr.Ct{Register: reg1, Key: key},
 		&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 4,
 			Mask: binaryutil.NativeEndian.PutUint32(bit), Xor: make([]byte, 4)},
-		&expr.Cmp{Op: expr.CmpOpNeq, Register: reg1, Data: make([]byte, 4)},
+		&expr.Cmp{Op: op, Register: reg1, Data: make([]byte, 4)},
 	}
 }
 
@@ -277,6 +287,12 @@ func (s reject) exprs(*emitter) []expr.Any {
 	}
 	return []expr.Any{&expr.Reject{Type: unix.NFT_REJECT_ICMP_UNREACH, Code: icmpPortUnreachable}}
 }
+
+// drop: the packet goes no further.
+type drop struct{}
+
+func (drop) text(b *strings.Builder)   { b.WriteString("drop") }
+func (drop) exprs(*emitter) []expr.Any { return []expr.Any{&expr.Verdict{Kind: expr.VerdictDrop}} }
 
 // verdict: jump or goto a chain.
 type verdict struct {
