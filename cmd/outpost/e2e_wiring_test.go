@@ -1,13 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -118,86 +114,12 @@ spec:
 	n.stop()
 }
 
-// startOSContainerd runs the OS's containerd (Debian package containerd)
-// on private directories and returns its socket and version; it is stopped
-// at cleanup. Start it before newNode: the node's cleanup (a drain through
-// this containerd) then runs first.
-func startOSContainerd(t *testing.T) (sock, version string) {
-	t.Helper()
-	testenv.RequireRoot(t)
-	bin := testenv.RequireBinary(t, "containerd", "containerd")
-	out, err := exec.Command(bin, "--version").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// "containerd github.com/containerd/containerd 1.6.20~ds1 1.6.20~ds1-1+deb12u3"
-	if f := strings.Fields(string(out)); len(f) >= 3 {
-		version = f[2]
-	} else {
-		t.Fatalf("containerd --version: %q", out)
-	}
-	dir, err := os.MkdirTemp("/tmp", "ctrd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sock = filepath.Join(dir, "containerd.sock")
-	conf := fmt.Sprintf(`version = 2
-root = %q
-state = %q
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = %q
-[ttrpc]
-  address = %q
-`, filepath.Join(dir, "root"), filepath.Join(dir, "state"), sock, sock+".ttrpc")
-	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	log := &syncBuffer{}
-	cmd := exec.Command(bin, "--config", filepath.Join(dir, "config.toml"))
-	pr, pw := io.Pipe()
-	cmd.Stdout, cmd.Stderr = pw, pw
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			log.WriteLine(sc.Text())
-		}
-	}()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		pw.Close()
-		exec.Command("umount", "-R", filepath.Join(dir, "state")).Run()
-		os.RemoveAll(dir)
-		if t.Failed() {
-			t.Logf("containerd's log:\n%s", log.String())
-		}
-	})
-	eventually(t, 20*time.Second, "containerd listening on "+sock, func() error {
-		c, err := net.Dial("unix", sock)
-		if err == nil {
-			c.Close()
-		}
-		return err
-	})
-	return sock, version
-}
-
 // TestE2EExternalContainerdVersion: with containerd.address set, the node
 // reports the version of the containerd it talks to, not the version of
 // the containerd library compiled into the agent.
 func TestE2EExternalContainerdVersion(t *testing.T) {
-	sock, version := startOSContainerd(t)
+	ctrd := testenv.StartOSContainerd(t)
+	sock, version := ctrd.Socket, ctrd.Version
 	n := newNode(t)
 	n.replaceConfig("containerd: {stateDir: ", fmt.Sprintf("containerd: {address: %s, stateDir: ", sock))
 	n.start()
