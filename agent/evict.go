@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"strings"
 	"time"
 
 	"github.com/outpost-edge/outpost/api"
@@ -40,7 +39,11 @@ func (a *Agent) Admitted() []AdmittedPod {
 // Its logs are kept (with Options.KeepLogs, until the retention prunes
 // them) as a deleted pod's are, unless the node was short of disk: then
 // keeping them could leave the pressure in place, so they go too.
-func (a *Agent) Evict(uid, message string, grace time.Duration) {
+//
+// resource is what the node was short of (api.ResourceMemory,
+// api.ResourceEphemeralStorage, "pids"); message says so for the pod's
+// status and event.
+func (a *Agent) Evict(uid, resource, message string, grace time.Duration) {
 	a.mu.Lock()
 	w := a.workers[uid]
 	a.mu.Unlock()
@@ -48,7 +51,7 @@ func (a *Agent) Evict(uid, message string, grace time.Duration) {
 		return
 	}
 	w.mu.Lock()
-	w.evict = &eviction{message: message, grace: grace, disk: evictedForDisk(message)}
+	w.evict = &eviction{message: message, grace: grace, disk: resource == api.ResourceEphemeralStorage}
 	w.mu.Unlock()
 	w.poke()
 }
@@ -58,15 +61,6 @@ type eviction struct {
 	grace   time.Duration
 	disk    bool // the node was short of disk: the pod's logs go too
 }
-
-// evictedForDisk tells a disk-pressure eviction by its message, which reads
-// like kubelet's: "The node was low on resource: ephemeral-storage. ...".
-func evictedForDisk(message string) bool {
-	rest, ok := strings.CutPrefix(message, lowOnResource)
-	return ok && strings.HasPrefix(rest, api.ResourceEphemeralStorage+".")
-}
-
-const lowOnResource = "The node was low on resource: "
 
 // evictPod runs in the worker goroutine.
 func (w *podWorker) evictPod(ctx context.Context, ev *eviction) {

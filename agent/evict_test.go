@@ -25,15 +25,15 @@ func TestEvictionRemovesThePodsSandbox(t *testing.T) {
 	tests := []struct {
 		name     string
 		keepLogs bool // Options.KeepLogs
+		resource string
 		message  string
 		wantKeep bool // RemovePod's keepLogs
 	}{
-		{"disk, logs of deleted pods kept", true, diskMessage, false},
-		{"disk, logs of deleted pods dropped", false, diskMessage, false},
-		{"memory, logs of deleted pods kept", true, memoryMessage, true},
-		{"memory, logs of deleted pods dropped", false, memoryMessage, false},
-		{"pids, logs of deleted pods kept", true, pidsMessage, true},
-		{"message not in kubelet's words", true, "disk full: ephemeral-storage", true},
+		{"disk, logs of deleted pods kept", true, api.ResourceEphemeralStorage, diskMessage, false},
+		{"disk, logs of deleted pods dropped", false, api.ResourceEphemeralStorage, diskMessage, false},
+		{"memory, logs of deleted pods kept", true, api.ResourceMemory, memoryMessage, true},
+		{"memory, logs of deleted pods dropped", false, api.ResourceMemory, memoryMessage, false},
+		{"pids, logs of deleted pods kept", true, "pids", pidsMessage, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -41,7 +41,7 @@ func TestEvictionRemovesThePodsSandbox(t *testing.T) {
 			h.apply(crashPod)
 			started := h.waitStarts(1)
 			st := h.status("crash", func(s api.PodStatus) bool { return s.Phase == api.PodRunning })
-			h.a.Evict(st.UID, tt.message, 0)
+			h.a.Evict(st.UID, tt.resource, tt.message, 0)
 			st = h.status("crash", evicted)
 			if st.Message != tt.message {
 				t.Errorf("message %q, want %q", st.Message, tt.message)
@@ -91,7 +91,7 @@ func TestEvictedPodStartsAgainInAFreshSandbox(t *testing.T) {
 		return s.Phase == api.PodRunning && s.ContainerStatuses[1].State.Terminated != nil
 	})
 	uid := st.UID
-	h.a.Evict(uid, memoryMessage, 0)
+	h.a.Evict(uid, api.ResourceMemory, memoryMessage, 0)
 	h.status("web", evicted)
 	settle()
 

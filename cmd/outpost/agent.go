@@ -327,7 +327,7 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 			log.Warn().Err(err).Msg("evaluating evictions")
 		}
 		for _, e := range evictions {
-			ag.Evict(e.UID, e.Message, e.GracePeriod)
+			ag.Evict(e.UID, e.Resource, e.Message, e.GracePeriod)
 		}
 	})
 	go func() {
