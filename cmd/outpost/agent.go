@@ -124,6 +124,9 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 		return err
 	}
 	defer st.Close()
+	if err := leaveGroups(ctx, st, cfg.Groups, log); err != nil {
+		return err
+	}
 
 	network, err := cni.New(ctx, cni.Config{
 		PluginDirs: cfg.Net.CNIPluginDirs,

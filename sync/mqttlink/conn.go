@@ -129,7 +129,7 @@ func (l *Link) connection(ctx context.Context) (up time.Duration, err error) {
 			}
 		}()
 	}
-	run(func(ctx context.Context) error { l.receive(ctx, inbound); return nil })
+	run(func(ctx context.Context) error { l.receive(ctx, client, inbound); return nil })
 	run(func(ctx context.Context) error { return l.status.Run(ctx, pub) })
 	run(func(ctx context.Context) error { return l.drainer.Run(ctx, pub) })
 
@@ -195,23 +195,28 @@ func (l *Link) subscribe(ctx context.Context, client mqtt.Client) error {
 
 // receive applies desired documents one at a time, in arrival order, and
 // acknowledges each only once the receiver says so.
-func (l *Link) receive(ctx context.Context, inbound <-chan mqtt.Message) {
+func (l *Link) receive(ctx context.Context, client mqtt.Client, inbound <-chan mqtt.Message) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case m := <-inbound:
-			l.handle(ctx, m)
+			l.handle(ctx, client, m)
 		}
 	}
 }
 
-func (l *Link) handle(ctx context.Context, m mqtt.Message) {
+func (l *Link) handle(ctx context.Context, client mqtt.Client, m mqtt.Message) {
 	target, ok := l.topics.ParseDesired(m.Topic())
 	if ok && target.Group != "" && !l.groups[target.Group] {
-		ok = false // a subscription left from an older configuration
+		// A subscription left in the broker's session by an older
+		// configuration (clean session is off): drop it, or every
+		// reconnection brings that group's retained document again.
+		l.unsubscribeStale(client, m.Topic())
+		ok = false
 	}
 	if !ok {
+		l.setState(func(s *State) { s.Ignored++ })
 		l.log.Info().Str("topic", m.Topic()).Msg("message on a topic this node does not read, acknowledged and ignored")
 		m.Ack()
 		return
@@ -227,6 +232,36 @@ func (l *Link) handle(ctx context.Context, m mqtt.Message) {
 		return // not acknowledged: redelivered on the next connection
 	}
 	m.Ack()
+}
+
+// unsubscribeStale unsubscribes from topic once per process, without
+// holding up the messages behind it.
+func (l *Link) unsubscribeStale(client mqtt.Client, topic string) {
+	l.mu.Lock()
+	_, tried := l.unsubscribed[topic]
+	if !tried {
+		l.unsubscribed[topic] = false
+	}
+	l.mu.Unlock()
+	if tried {
+		return
+	}
+	go func() {
+		tok := client.Unsubscribe(topic)
+		ok := tok.WaitTimeout(shutdownWait) && tok.Error() == nil
+		l.mu.Lock()
+		if ok {
+			l.unsubscribed[topic] = true
+		} else {
+			delete(l.unsubscribed, topic) // try again at its next message
+		}
+		l.mu.Unlock()
+		if !ok {
+			l.log.Warn().Err(tok.Error()).Str("topic", topic).Msg("unsubscribing from a group no longer configured")
+			return
+		}
+		l.log.Info().Str("topic", topic).Msg("unsubscribed from a group no longer configured")
+	}()
 }
 
 // publisher adapts a paho client to report.Publisher.

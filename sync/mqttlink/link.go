@@ -67,6 +67,10 @@ type State struct {
 	OutboxDropped uint64               `json:"outboxDropped"`
 	Reports       report.Counters      `json:"reports"`
 	DeadLetters   []desired.DeadLetter `json:"deadLetters,omitempty"`
+	// Ignored counts messages on topics this node does not read (a group
+	// subscription an older configuration left in the broker's session),
+	// acknowledged and dropped; the link unsubscribes from them.
+	Ignored int `json:"ignored,omitempty"`
 }
 
 // Params identify the node to the link.
@@ -100,6 +104,9 @@ type Link struct {
 
 	mu    sync.Mutex
 	state State
+	// unsubscribed holds the stale group topics unsubscribed from (true)
+	// or being unsubscribed from (false).
+	unsubscribed map[string]bool
 }
 
 // New checks cfg (defaults filled in for zero fields) and returns a link
@@ -142,7 +149,8 @@ func New(st *store.Store, cfg Config, p Params) (*Link, error) {
 	}
 	l := &Link{
 		st: st, cfg: cfg, p: p, topics: topics, groups: groups, keys: keys,
-		log: log.With().Str("component", "mqttlink").Logger(),
+		log:          log.With().Str("component", "mqttlink").Logger(),
+		unsubscribed: map[string]bool{},
 	}
 	l.recv = desired.New(st, desired.Options{Keys: keys, DeadLetters: cfg.DeadLetters, Now: p.Clock.Now, Logger: log})
 	l.status = report.NewStatus(st, report.StatusOptions{Node: p.NodeName, AgentVersion: p.AgentVersion, Topics: topics,

@@ -340,3 +340,44 @@ func TestWebsocket(t *testing.T) {
 	cp.publish(l.Topics().NodeDesired(), true, doc(2, "a"))
 	eventually(t, 5*time.Second, "generation 2", func() bool { return generation(t, st, store.SourceNode) == 2 })
 }
+
+// A group dropped from the node's configuration: the subscription the old
+// configuration left in the broker's session (clean session is off) is
+// removed at its first message, so the group's messages stop coming.
+func TestLeftGroupUnsubscribed(t *testing.T) {
+	b := startBroker(t, nil)
+	st := openStore(t, filepath.Join(t.TempDir(), "state.db"), "edge")
+	cp := newControlPlane(t, b.url(), "cp")
+	old, stop := runLink(t, st, testConfig(b.url()), "n1", "edge", "old")
+	waitConnected(t, old)
+	stop()
+
+	l, stop := runLink(t, st, testConfig(b.url()), "n1", "edge")
+	waitConnected(t, l)
+	oldTopic := l.Topics().GroupDesired("old")
+	cp.publish(oldTopic, true, doc(1, "stale"))
+	eventually(t, 5*time.Second, "the old group's document ignored", func() bool { return l.State().Ignored == 1 })
+	eventually(t, 5*time.Second, "unsubscribed", func() bool {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return l.unsubscribed[oldTopic]
+	})
+	stop()
+
+	// While the node is away, the old group publishes again: a subscription
+	// still in the session would queue it for the node.
+	cp.publish(oldTopic, false, doc(2, "stale"))
+	l, _ = runLink(t, st, testConfig(b.url()), "n1", "edge")
+	waitConnected(t, l)
+	cp.publish(l.Topics().GroupDesired("edge"), true, doc(4, "app"))
+	src, _ := store.GroupSource("edge")
+	eventually(t, 5*time.Second, "edge generation 4", func() bool { return generation(t, st, src) == 4 })
+	time.Sleep(200 * time.Millisecond)
+	if n := l.State().Ignored; n != 0 {
+		t.Fatalf("%d messages of the old group still arrived", n)
+	}
+	old2, _ := store.GroupSource("old")
+	if g := generation(t, st, old2); g != 0 {
+		t.Fatalf("the old group's document was stored (generation %d)", g)
+	}
+}
