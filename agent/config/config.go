@@ -309,7 +309,12 @@ func (c *Config) ServiceCIDR() (netip.Prefix, error) {
 	if p.Masked() != p {
 		return p, fmt.Errorf("%s has host bits set (did you mean %s?)", p, p.Masked())
 	}
-	if p.Addr().Is4() && p.Bits() > 30 || p.Addr().Is6() && p.Bits() > 126 {
+	if !p.Addr().Is4() {
+		// netrules routes IPv4 services only: IPv6 cluster IPs would be
+		// allocated and never routed.
+		return p, fmt.Errorf("%s: services are IPv4 only on this node", p)
+	}
+	if p.Bits() > 30 {
 		return p, fmt.Errorf("%s is too small", p)
 	}
 	return p, nil

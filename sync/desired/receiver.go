@@ -166,8 +166,10 @@ func (r *Receiver) reject(ctx context.Context, src store.Source, hash string, si
 	dl := DeadLetter{Source: string(src), SHA256: hash, Bytes: size, Reason: reason, Error: cause.Error(), Time: r.opts.Now(), Count: 1}
 	kept := r.remember(dl)
 	r.log.Warn().Str("source", string(src)).Str("sha256", hash).Str("reason", reason).Err(cause).Msg("document rejected")
-	msg := fmt.Sprintf("document rejected, nothing changed: %v; sha256:%s (%d bytes) dead-lettered: acknowledged and not retried (%d rejected documents remembered)",
-		cause, hash[:16], size, kept)
+	// The hash comes first: a long cause is cut at maxEventMessage, and a
+	// control plane matches the rejection of its document by the hash.
+	msg := fmt.Sprintf("document sha256:%s (%d bytes) rejected, nothing changed; dead-lettered: acknowledged and not retried (%d rejected documents remembered): %v",
+		hash[:16], size, kept, cause)
 	r.event(ctx, api.EventWarning, reason, src, msg)
 	return nil
 }

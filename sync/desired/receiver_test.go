@@ -3,6 +3,8 @@ package desired
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -140,5 +142,27 @@ func TestStoreFailureIsNotAcknowledged(t *testing.T) {
 	}
 	if len(r.DeadLetters()) != 0 {
 		t.Fatal("a store failure must not dead-letter the document")
+	}
+}
+
+// TestRejectionKeepsHashWhenCut: a document with so many errors that the
+// event message is cut still names its sha256, by which a control plane
+// (outpostctl apply --wait) matches the rejection of what it published.
+func TestRejectionKeepsHashWhenCut(t *testing.T) {
+	st := openStore(t)
+	r := New(st, Options{})
+	var pods []string
+	for i := range 100 {
+		pods = append(pods, fmt.Sprintf(`{"metadata":{"name":"p%d"},"spec":{"containers":[{"name":"c"}]}}`, i))
+	}
+	payload := fmt.Appendf(nil, `{"apiVersion":"outpost.dev/v1","kind":"NodeState","generation":9,"pods":[%s]}`, strings.Join(pods, ","))
+	_ = r.Handle(context.Background(), store.SourceNode, "outpost/v1/nodes/n1/desired", payload)
+	evs, _ := st.RecentEvents(context.Background(), "", 0)
+	sum := sha256.Sum256(payload)
+	if len(evs) != 1 || !strings.Contains(evs[0].Message, "sha256:"+hex.EncodeToString(sum[:])[:16]) {
+		t.Fatalf("events %+v, want the document's sha256 in the message", evs)
+	}
+	if !strings.HasSuffix(evs[0].Message, "...") {
+		t.Fatalf("message of %d bytes was not cut: the test does not test the cut", len(evs[0].Message))
 	}
 }
