@@ -149,12 +149,16 @@ type ApplyResult struct {
 }
 
 // Apply publishes state as t's next document: retained, QoS 1, generation
-// one above the retained document's (1 when there is none). state's own
-// generation is ignored; state is not modified.
+// one above the highest of the retained document's and, for a node
+// target or a target with no retained document (cleared, or lost by the
+// broker), the generation its nodes report: a node rejects a generation
+// not above what it stored. state's own generation is ignored; state is
+// not modified.
 //
 // Two operators applying to one target at once can both read generation n
 // and publish n+1: the broker keeps the last, and nodes that already stored
-// the first reject the second as not newer (StaleGeneration, seen by Wait).
+// the first take the second as the same generation and ignore it, silently;
+// Wait then reports them as observed. Serialize applies to one target.
 func (c *Client) Apply(ctx context.Context, t Target, state *api.NodeState, opts ApplyOptions) (ApplyResult, error) {
 	res := ApplyResult{Target: t}
 	cur, err := c.Current(ctx, t)
@@ -168,6 +172,13 @@ func (c *Client) Apply(ctx context.Context, t Target, state *api.NodeState, opts
 		return res, nil
 	}
 	res.Generation = cur.Generation + 1
+	if t.Node != "" || !cur.Present {
+		reported, err := c.reportedGeneration(ctx, t)
+		if err != nil {
+			return res, err
+		}
+		res.Generation = max(res.Generation, reported+1)
+	}
 	topic := t.DesiredTopic(c.prefix)
 	if res.Payload, err = Encode(topic, state, res.Generation, opts.Signer); err != nil {
 		return res, err
@@ -208,6 +219,22 @@ func Encode(topic string, state *api.NodeState, gen int64, s *Signer) ([]byte, e
 		return nil, fmt.Errorf("%w: the message is %d bytes, more than the %d a node takes", ErrInvalid, len(payload), protocol.MaxPayloadBytes)
 	}
 	return payload, nil
+}
+
+// reportedGeneration is the highest generation of t's document that its
+// nodes (the node, or every node for a group) report having stored.
+func (c *Client) reportedGeneration(ctx context.Context, t Target) (int64, error) {
+	f, err := c.Fleet(ctx, t.Node)
+	if err != nil {
+		return 0, err
+	}
+	var highest int64
+	for _, v := range f.Nodes {
+		if v.Report != nil {
+			highest = max(highest, v.Report.ObservedGenerations[t.Source()])
+		}
+	}
+	return highest, nil
 }
 
 // sameContent compares the pods and services of two documents.

@@ -32,6 +32,7 @@ import (
 	"os"
 	"reflect"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -79,6 +80,14 @@ type Client struct {
 	mu        sync.Mutex
 	markers   map[string]chan struct{} // pending sync markers by payload
 	markerOn  bool                     // subscribed to the marker topic
+	// routes holds the handlers of each subscribed filter: paho keeps one
+	// handler per filter and an UNSUBSCRIBE ends the filter for the whole
+	// connection, so overlapping subscriptions (a Watcher and a Fleet read)
+	// share one route and the last to close unsubscribes.
+	routes  map[string]map[uint64]func(Message)
+	routeID uint64
+	// subMu orders SUBSCRIBE and UNSUBSCRIBE of the same filter.
+	subMu sync.Mutex
 
 	lost     chan struct{} // closed when the connection is lost
 	lostOnce sync.Once
@@ -114,7 +123,8 @@ func Dial(ctx context.Context, cfg mqttlink.Config, opts Options) (*Client, erro
 		log = zerolog.Nop()
 	}
 	c := &Client{prefix: cfg.Prefix, id: opts.ClientID, opts: opts, markers: map[string]chan struct{}{},
-		lost: make(chan struct{}), log: log.With().Str("component", "sync/ctl").Logger()}
+		routes: map[string]map[uint64]func(Message){},
+		lost:   make(chan struct{}), log: log.With().Str("component", "sync/ctl").Logger()}
 	timeout := cfg.ConnectTimeout
 	if timeout <= 0 {
 		timeout = 10 * time.Second
@@ -189,37 +199,52 @@ type Message struct {
 // subscription is a live QoS 0 subscription; Close ends it.
 type subscription struct {
 	c       *Client
+	id      uint64
 	filters []string
 }
 
 // subscribe subscribes to filters and returns once the retained messages
 // they hold were handed to fn (see the package doc); fn then keeps
 // receiving every new message until Close. fn runs on the client's
-// delivery goroutine, one message at a time, and must not block.
+// delivery goroutine, one message at a time, and must not block. Another
+// subscription of the same filter may hand fn the retained messages again.
 func (c *Client) subscribe(ctx context.Context, filters []string, fn func(Message)) (*subscription, error) {
 	var last atomic.Int64 // unix nanos of the last message
 	last.Store(time.Now().UnixNano())
-	m := make(map[string]byte, len(filters))
-	for _, f := range filters {
-		m[f] = 0
-	}
-	handler := func(_ mqtt.Client, msg mqtt.Message) {
-		last.Store(time.Now().UnixNano())
-		fn(Message{Topic: msg.Topic(), Payload: msg.Payload(), Retained: msg.Retained()})
-	}
 	if err := c.subscribeMarker(ctx); err != nil {
 		return nil, err
 	}
-	tok := c.c.SubscribeMultiple(m, handler)
-	if err := c.wait(ctx, tok); err != nil {
+	c.subMu.Lock()
+	c.mu.Lock()
+	c.routeID++
+	s := &subscription{c: c, id: c.routeID, filters: filters}
+	m := make(map[string]byte, len(filters))
+	for _, f := range filters {
+		m[f] = 0
+		if c.routes[f] == nil {
+			c.routes[f] = map[uint64]func(Message){}
+		}
+		c.routes[f][s.id] = func(msg Message) {
+			last.Store(time.Now().UnixNano())
+			fn(msg)
+		}
+	}
+	c.mu.Unlock()
+	// Subscribing again to a filter already held is what makes the broker
+	// send its retained messages again, for the new subscriber.
+	tok := c.c.SubscribeMultiple(m, c.route)
+	err := c.wait(ctx, tok)
+	c.subMu.Unlock()
+	if err != nil {
+		s.Close()
 		return nil, fmt.Errorf("%w: subscribe %v: %w", ErrBroker, filters, err)
 	}
 	for topic, code := range tok.(*mqtt.SubscribeToken).Result() {
 		if code == 0x80 {
+			s.Close()
 			return nil, fmt.Errorf("%w: the broker refused the subscription to %s (ACL?)", ErrBroker, topic)
 		}
 	}
-	s := &subscription{c: c, filters: filters}
 	if err := c.sync(ctx, &last); err != nil {
 		s.Close()
 		return nil, err
@@ -227,10 +252,57 @@ func (c *Client) subscribe(ctx context.Context, filters []string, fn func(Messag
 	return s, nil
 }
 
-// Close unsubscribes; messages already under way may still reach fn.
+// route hands a message to every subscription of every filter it matches.
+func (c *Client) route(_ mqtt.Client, msg mqtt.Message) {
+	m := Message{Topic: msg.Topic(), Payload: msg.Payload(), Retained: msg.Retained()}
+	c.mu.Lock()
+	var fns []func(Message)
+	for f, subs := range c.routes {
+		if topicMatches(f, m.Topic) {
+			for _, fn := range subs {
+				fns = append(fns, fn)
+			}
+		}
+	}
+	c.mu.Unlock()
+	for _, fn := range fns {
+		fn(m)
+	}
+}
+
+// topicMatches reports whether topic matches the MQTT filter (+ and #).
+func topicMatches(filter, topic string) bool {
+	fs, ts := strings.Split(filter, "/"), strings.Split(topic, "/")
+	for i, f := range fs {
+		if f == "#" {
+			return true
+		}
+		if i >= len(ts) || (f != "+" && f != ts[i]) {
+			return false
+		}
+	}
+	return len(fs) == len(ts)
+}
+
+// Close ends the subscription; a filter no other subscription holds is
+// unsubscribed. Messages already under way may still reach fn.
 func (s *subscription) Close() {
-	tok := s.c.c.Unsubscribe(s.filters...)
-	tok.WaitTimeout(5 * time.Second)
+	c := s.c
+	c.subMu.Lock()
+	defer c.subMu.Unlock()
+	c.mu.Lock()
+	var unsub []string
+	for _, f := range s.filters {
+		delete(c.routes[f], s.id)
+		if len(c.routes[f]) == 0 {
+			delete(c.routes, f)
+			unsub = append(unsub, f)
+		}
+	}
+	c.mu.Unlock()
+	if len(unsub) > 0 {
+		c.c.Unsubscribe(unsub...).WaitTimeout(5 * time.Second)
+	}
 }
 
 func (c *Client) markerTopic() string { return c.prefix + "/ctl/" + c.id + "/sync" }

@@ -340,3 +340,68 @@ func TestEvents(t *testing.T) {
 		t.Fatalf("Events: %v", err)
 	}
 }
+
+// The retained document is cleared (or the broker lost it): the next apply
+// continues from the generation the node reports instead of starting at 1,
+// which the node would reject as stale while --wait said it was observed.
+func TestApplyAfterRetainedDocumentLost(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{})
+	n := mqtttest.StartNode(t, mqtttest.FastConfig(b.URL()), "n1", mqtttest.NodeOptions{})
+	mqtttest.Eventually(t, 10*time.Second, "node connected", n.Connected)
+	c := dial(t, b.URL())
+	ctx := withTimeout(t, 20*time.Second)
+	tgt := Target{Node: "n1"}
+	for _, pods := range [][]string{{"a"}, {"a", "b"}, {"c"}} {
+		res, err := c.Apply(ctx, tgt, state(t, pods...), ApplyOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mqtttest.Eventually(t, 10*time.Second, "stored", func() bool { return n.Generation(t, store.SourceNode) == res.Generation })
+	}
+	// Clear the retained document, as an operator's cleanup would.
+	if err := c.wait(ctx, c.c.Publish(tgt.DesiredTopic(c.Prefix()), 1, true, []byte{})); err != nil {
+		t.Fatal(err)
+	}
+	mqtttest.Eventually(t, 10*time.Second, "the node reports generation 3", func() bool {
+		f, err := c.Fleet(ctx, "n1")
+		return err == nil && f.Nodes["n1"] != nil && f.Nodes["n1"].Report != nil &&
+			f.Nodes["n1"].Report.ObservedGenerations[tgt.Source()] == 3
+	})
+	w, err := c.Watch(ctx, tgt, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	res, err := c.Apply(ctx, tgt, state(t, "d"), ApplyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Generation != 4 {
+		t.Fatalf("generation %d after the retained document was lost, want 4 (above the node's 3)", res.Generation)
+	}
+	if p, err := w.Wait(ctx, res.Generation, res.SHA256); err != nil || len(p.Observed) != 1 {
+		t.Fatalf("wait: %+v, %v", p, err)
+	}
+	if g := n.Generation(t, store.SourceNode); g != 4 {
+		t.Fatalf("stored generation %d, want 4", g)
+	}
+}
+
+func TestTopicMatches(t *testing.T) {
+	for _, tt := range []struct {
+		filter, topic string
+		want          bool
+	}{
+		{"a/b", "a/b", true},
+		{"a/+", "a/b", true},
+		{"a/+", "a/b/c", false},
+		{"a/#", "a/b/c", true},
+		{"a/+/c", "a/b/c", true},
+		{"a/+/c", "a/b/d", false},
+		{"a/b/c", "a/b", false},
+	} {
+		if got := topicMatches(tt.filter, tt.topic); got != tt.want {
+			t.Errorf("topicMatches(%q, %q) = %v", tt.filter, tt.topic, got)
+		}
+	}
+}

@@ -171,10 +171,12 @@ func (w *Watcher) Progress(gen int64, sha256 string) Progress {
 		}
 		r, isRejected := rejected[name]
 		switch {
+		case isRejected:
+			// First: a node that rejected this very document (a stale
+			// generation, say) may report a generation as high or higher.
+			p.Rejected = append(p.Rejected, r)
 		case observed >= gen:
 			p.Observed = append(p.Observed, name)
-		case isRejected:
-			p.Rejected = append(p.Rejected, r)
 		default:
 			pd := Pending{Node: name, Observed: observed}
 			if v != nil && v.Online != nil {
