@@ -170,3 +170,45 @@ func TestDrainerAcksOnlyWhatTheBrokerHas(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterIPAllocatedAfterTheDocument: the agent allocates a service's
+// cluster IP after the document naming the service was stored, with no
+// new generation; the next report carries it.
+func TestClusterIPAllocatedAfterTheDocument(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	clk := &fakeClock{now: time.Unix(1e9, 0)}
+	topics, _ := protocol.NewTopics("", "n1")
+	s := NewStatus(st, StatusOptions{Node: "n1", Topics: topics, Interval: time.Second, Heartbeat: time.Minute, Clock: clk})
+	pub := &fakePub{}
+	ns, err := api.ParseManifest([]byte("apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  selector: {app: web}\n  ports: [{port: 80}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Generation = 1
+	if _, err := st.Apply(ctx, store.SourceNode, ns); err != nil {
+		t.Fatal(err)
+	}
+	report := func() *protocol.NodeReport {
+		t.Helper()
+		if err := s.tick(ctx, pub, true); err != nil {
+			t.Fatal(err)
+		}
+		var r protocol.NodeReport
+		if err := json.Unmarshal(pub.msgs[len(pub.msgs)-1].payload, &r); err != nil {
+			t.Fatal(err)
+		}
+		return &r
+	}
+	if r := report(); len(r.Services) != 1 || r.Services[0].ClusterIP != "" {
+		t.Fatalf("services before allocation: %+v", r.Services)
+	}
+	ip, err := st.AllocateClusterIP(ctx, "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.add(time.Second)
+	if r := report(); len(r.Services) != 1 || r.Services[0].ClusterIP != ip.String() {
+		t.Fatalf("services after allocating %s: %+v", ip, r.Services)
+	}
+}

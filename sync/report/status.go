@@ -166,10 +166,23 @@ func (s *Status) Snapshot(ctx context.Context) (*protocol.NodeReport, error) {
 		}
 		s.gens = gens
 	}
+	// Cluster IPs are read every time: the agent allocates them after the
+	// document that named the service was stored, without a new generation.
+	ips, err := s.st.ClusterIPs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	services := make([]protocol.ServiceSummary, len(s.services))
+	for i, sum := range s.services {
+		if ip, ok := ips[sum.Name]; ok && sum.ClusterIP == "" {
+			sum.ClusterIP = ip.String()
+		}
+		services[i] = sum
+	}
 	rep := &protocol.NodeReport{
 		APIVersion: api.GroupVersion, Kind: protocol.KindNodeReport, Node: s.opts.Node,
 		AgentVersion: s.opts.AgentVersion, ObservedGenerations: map[string]int64{},
-		Services: s.services, Conflicts: s.conflicts,
+		Services: services, Conflicts: s.conflicts,
 	}
 	for src, g := range gens {
 		rep.ObservedGenerations[string(src)] = g
@@ -216,17 +229,9 @@ func (s *Status) readDesired(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ips, err := s.st.ClusterIPs(ctx)
-	if err != nil {
-		return err
-	}
 	s.services = make([]protocol.ServiceSummary, 0, len(m.Services))
 	for _, v := range m.Services {
-		sum := protocol.ServiceSummary{Name: v.Service.Metadata.Name, Source: string(v.Source), ClusterIP: v.Service.Spec.ClusterIP}
-		if ip, ok := ips[sum.Name]; ok && sum.ClusterIP == "" {
-			sum.ClusterIP = ip.String()
-		}
-		s.services = append(s.services, sum)
+		s.services = append(s.services, protocol.ServiceSummary{Name: v.Service.Metadata.Name, Source: string(v.Source), ClusterIP: v.Service.Spec.ClusterIP})
 	}
 	s.conflicts = nil
 	for _, c := range m.Conflicts {
