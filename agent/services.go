@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"reflect"
 	"sort"
@@ -42,6 +43,7 @@ func (a *Agent) runServices(ctx context.Context, watch <-chan struct{}) {
 	var timer <-chan time.Time
 	var last []api.Service
 	var lastPods []netrules.Pod
+	warned := map[string]string{} // service -> the ClusterIPNotAvailable message last recorded
 	for {
 		select {
 		case <-ctx.Done():
@@ -51,7 +53,7 @@ func (a *Agent) runServices(ctx context.Context, watch <-chan struct{}) {
 		case <-timer:
 		}
 		timer = nil
-		services, err := a.desiredServices(ctx)
+		services, err := a.desiredServices(ctx, warned)
 		pods := a.endpointPods()
 		if err == nil && retry == 0 && reflect.DeepEqual(services, last) && reflect.DeepEqual(pods, lastPods) {
 			continue
@@ -74,10 +76,24 @@ func (a *Agent) runServices(ctx context.Context, watch <-chan struct{}) {
 
 // desiredServices are the merged services with their cluster IPs
 // allocated (or reserved as the spec asks); IPs of services gone are freed.
-func (a *Agent) desiredServices(ctx context.Context) ([]api.Service, error) {
+// A service whose spec names a new clusterIP lets its old one go first. A
+// service that cannot have its address is left out with a
+// ClusterIPNotAvailable event, recorded once per cause (warned holds the
+// last message per service) rather than at every endpoint change.
+func (a *Agent) desiredServices(ctx context.Context, warned map[string]string) ([]api.Service, error) {
 	merged, err := a.store.Desired(ctx)
 	if err != nil {
 		return nil, err
+	}
+	held, err := a.alloc.ClusterIPs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	warn := func(name, msg string) {
+		if warned[name] != msg {
+			warned[name] = msg
+			a.rec.warning(ctx, "service/"+name, "ClusterIPNotAvailable", "%s", msg)
+		}
 	}
 	want := map[string]bool{}
 	var out []api.Service
@@ -87,25 +103,30 @@ func (a *Agent) desiredServices(ctx context.Context) ([]api.Service, error) {
 		want[name] = true
 		if svc.Spec.ClusterIP != "" {
 			addr, _ := netip.ParseAddr(svc.Spec.ClusterIP)
+			if cur, ok := held[name]; ok && cur != addr {
+				if err := a.alloc.ReleaseClusterIP(ctx, name); err != nil {
+					return nil, err
+				}
+			}
 			if err := a.alloc.ReserveClusterIP(ctx, name, addr); err != nil {
-				a.rec.warning(ctx, "service/"+name, "ClusterIPNotAvailable", "clusterIP %s: %v", addr, err)
+				warn(name, fmt.Sprintf("clusterIP %s: %v", addr, err))
 				continue
 			}
 		} else {
 			addr, err := a.alloc.AllocateClusterIP(ctx, name)
 			if err != nil {
-				a.rec.warning(ctx, "service/"+name, "ClusterIPNotAvailable", "%v", err)
+				warn(name, err.Error())
 				continue
 			}
 			svc.Spec.ClusterIP = addr.String()
 		}
+		delete(warned, name)
 		out = append(out, svc)
 	}
-	if held, err := a.alloc.ClusterIPs(ctx); err == nil {
-		for name := range held {
-			if !want[name] {
-				a.alloc.ReleaseClusterIP(ctx, name)
-			}
+	for name := range held {
+		if !want[name] {
+			a.alloc.ReleaseClusterIP(ctx, name)
+			delete(warned, name)
 		}
 	}
 	return out, nil
