@@ -5,6 +5,7 @@
 // capability set adjusted by the spec's add/drop, no-new-privileges, the
 // default seccomp profile, and cgroup limits from its resources; privileged
 // containers and hostPath volumes are refused unless the node's Policy
-// allows them. It performs no I/O of its own except checking hostPath
+// allows them. A container with runAsNonRoot that would run as uid 0, or as
+// an image user name that does not resolve, is refused (ErrRunAsNonRoot). It performs no I/O of its own except checking hostPath
 // volumes against the allowed prefixes (symlinks resolved).
 package containerspec

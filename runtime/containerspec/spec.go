@@ -58,6 +58,12 @@ func Options(pod Pod, c *api.Container, image ocispec.ImageConfig, policy Policy
 	if privileged && !policy.AllowPrivileged {
 		return nil, fmt.Errorf("container %q: privileged: %w (set runtime.allowPrivileged)", c.Name, ErrForbidden)
 	}
+	// Refusals that need no I/O come before Mounts, which may create
+	// hostPath directories and files.
+	users, err := userOpts(c, sc, image)
+	if err != nil {
+		return nil, err
+	}
 	mounts, err := Mounts(pod, c, policy)
 	if err != nil {
 		return nil, err
@@ -70,7 +76,7 @@ func Options(pod Pod, c *api.Container, image ocispec.ImageConfig, policy Policy
 	if cwd := workingDir(c, image); cwd != "" {
 		opts = append(opts, oci.WithProcessCwd(cwd))
 	}
-	opts = append(opts, userOpts(sc, image)...)
+	opts = append(opts, users...)
 	opts = append(opts, namespaceOpts(pod)...)
 	if pod.CgroupV2 && !privileged {
 		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.CgroupNamespace}))
@@ -150,25 +156,6 @@ func workingDir(c *api.Container, image ocispec.ImageConfig) string {
 		return c.WorkingDir
 	}
 	return image.WorkingDir
-}
-
-func userOpts(sc *api.SecurityContext, image ocispec.ImageConfig) []oci.SpecOpts {
-	switch {
-	case sc.RunAsUser != nil && sc.RunAsGroup != nil:
-		return []oci.SpecOpts{oci.WithUIDGID(uint32(*sc.RunAsUser), uint32(*sc.RunAsGroup))}
-	case sc.RunAsUser != nil:
-		// The group comes from the image's /etc/passwd, as in Kubernetes.
-		return []oci.SpecOpts{oci.WithUserID(uint32(*sc.RunAsUser))}
-	case image.User != "":
-		opts := []oci.SpecOpts{oci.WithUser(image.User)}
-		if sc.RunAsGroup != nil {
-			opts = append(opts, withGID(uint32(*sc.RunAsGroup)))
-		}
-		return opts
-	case sc.RunAsGroup != nil:
-		return []oci.SpecOpts{oci.WithUIDGID(0, uint32(*sc.RunAsGroup))}
-	}
-	return nil
 }
 
 func namespaceOpts(pod Pod) []oci.SpecOpts {

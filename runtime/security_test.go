@@ -1,0 +1,127 @@
+package runtime_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/errdefs"
+
+	"github.com/outpost-edge/outpost/runtime"
+	"github.com/outpost-edge/outpost/runtime/containerspec"
+	"github.com/outpost-edge/outpost/runtime/ctrd"
+	"github.com/outpost-edge/outpost/runtime/images"
+)
+
+// startErr creates the sandbox of p and starts its first container, which
+// is expected to be refused; the sandbox is removed again.
+func (e *env) startErr(p *runtime.StartRequest) error {
+	e.t.Helper()
+	ctx := context.Background()
+	sb, err := e.rt.EnsureSandbox(ctx, p.Pod, p.Ref)
+	if err != nil {
+		e.t.Fatalf("sandbox: %v", err)
+	}
+	p.Sandbox = sb
+	_, err = e.rt.StartContainer(ctx, *p)
+	if rmErr := e.rt.RemovePod(ctx, p.Ref.UID, false); rmErr != nil {
+		e.t.Errorf("remove pod: %v", rmErr)
+	}
+	return err
+}
+
+func refuse(e *env, doc string) error {
+	e.t.Helper()
+	p := pod(e.t, doc)
+	return e.startErr(&runtime.StartRequest{Pod: p, Ref: runtime.PodRef{Source: "static", Name: p.Metadata.Name, UID: newUID()},
+		Container: &p.Spec.Containers[0]})
+}
+
+// TestRunAsNonRoot: the test image has no USER, so it runs as root, and a
+// container with runAsNonRoot is refused; with runAsUser it runs as that uid.
+func TestRunAsNonRoot(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	events := e.rt.Events(ctx)
+
+	err := refuse(e, hostPod("root", "id -u")+"    securityContext: {runAsNonRoot: true}\n")
+	if !errors.Is(err, containerspec.ErrRunAsNonRoot) || !strings.Contains(err.Error(), "container has runAsNonRoot and image will run as root") {
+		t.Fatalf("runAsNonRoot on a root image: err = %v", err)
+	}
+
+	_, _, started := e.run(pod(t, hostPod("nonroot", "id -u")+"    securityContext: {runAsNonRoot: true, runAsUser: 1000}\n"))
+	if exit := waitExit(t, events, started[0].ID, 20*time.Second); exit.Code != 0 {
+		t.Fatalf("runAsUser 1000: exit %+v", exit)
+	}
+	if log := readLog(t, started[0].LogPath); !strings.Contains(log, " stdout F 1000\n") {
+		t.Fatalf("log = %q, want uid 1000", log)
+	}
+}
+
+// TestRunAsNonRootNamedUser: an image USER given by name is resolved in the
+// image's /etc/passwd (root:0, nobody:65534 in the test image) through the
+// container's snapshot, as containerd does when it creates the container.
+func TestRunAsNonRootNamedUser(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := namespaces.WithNamespace(context.Background(), ctrd.Namespace)
+	img, err := e.rt.Client().GetImage(ctx, testImage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := img.Spec(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := pod(t, hostPod("named", "id -u")+"    securityContext: {runAsNonRoot: true}\n")
+	tests := []struct {
+		user string
+		want string
+	}{
+		{"nobody", ""},
+		{"root", `container "main": container has runAsNonRoot and image will run as root (user "root" is uid 0)`},
+		{"ghost", `container "main": container has runAsNonRoot and image has non-numeric user (ghost), cannot verify user is non-root`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.user, func(t *testing.T) {
+			image := cfg.Config
+			image.User = tt.user
+			opts, err := containerspec.Options(containerspec.Pod{Spec: p}, &p.Spec.Containers[0], image, containerspec.Policy{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			id := "nonroot-" + newUID()[:8]
+			cont, err := e.rt.Client().NewContainer(ctx, id, client.WithImage(img), client.WithSnapshotter(images.DefaultSnapshotter),
+				client.WithNewSnapshot(id, img), client.WithNewSpec(opts...))
+			defer func() {
+				if cont != nil {
+					if err := cont.Delete(ctx, client.WithSnapshotCleanup); err != nil {
+						t.Error(err)
+					}
+				} else if err := e.rt.Client().SnapshotService(images.DefaultSnapshotter).Remove(ctx, id); err != nil && !errdefs.IsNotFound(err) {
+					t.Error(err) // a failed NewContainer leaves the snapshot it prepared
+				}
+			}()
+			if tt.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				spec, err := cont.Spec(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if spec.Process.User.UID != 65534 {
+					t.Fatalf("uid = %d, want nobody's 65534", spec.Process.User.UID)
+				}
+				return
+			}
+			if !errors.Is(err, containerspec.ErrRunAsNonRoot) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v\nwant %s", err, tt.want)
+			}
+		})
+	}
+}
