@@ -70,15 +70,22 @@ func (v *validator) service(p string, s *Service) {
 		} else if port.TargetPort.IntVal < 1 || port.TargetPort.IntVal > 65535 {
 			v.add(pp+".targetPort", "must be between 1 and 65535, not %d", port.TargetPort.IntVal)
 		}
+		if port.NodePort == 0 && s.Spec.Type == ServiceTypeNodePort {
+			v.add(pp+".nodePort", "required when type is NodePort: this node does not allocate node ports")
+		}
 		if port.NodePort != 0 {
+			key := fmt.Sprintf("%s/%d", port.Protocol, port.NodePort)
 			if s.Spec.Type != ServiceTypeNodePort {
 				v.add(pp+".nodePort", "may only be set when type is NodePort")
 			} else if port.NodePort < NodePortMin || port.NodePort > NodePortMax {
 				v.add(pp+".nodePort", "must be between %d and %d, not %d", NodePortMin, NodePortMax, port.NodePort)
-			} else if other, dup := v.nodePorts[fmt.Sprintf("%s/%d", port.Protocol, port.NodePort)]; dup {
-				v.add(pp+".nodePort", "%s/%d is already used by %s", port.Protocol, port.NodePort, other)
+			} else if other, dup := v.nodePorts[key]; dup {
+				v.add(pp+".nodePort", "%s is already used by %s", key, other)
+			} else if other, dup := v.hostPorts[key]; dup {
+				// Pods are checked first: every hostPort of the document is known.
+				v.add(pp+".nodePort", "%s is already the hostPort of %s", key, other)
 			} else {
-				v.nodePorts[fmt.Sprintf("%s/%d", port.Protocol, port.NodePort)] = pp
+				v.nodePorts[key] = pp
 			}
 		}
 	}
