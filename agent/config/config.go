@@ -239,8 +239,8 @@ func (c *Config) Validate() error {
 	if c.Store.OutboxMaxMessages < 1 {
 		bad("store.outboxMaxMessages", "must be at least 1")
 	}
-	if c.Store.OutboxMaxBytes < 1024 {
-		bad("store.outboxMaxBytes", "must be at least 1024")
+	if c.Store.OutboxMaxBytes < 64<<10 { // room for the largest event (about 2.3 KB) many times over
+		bad("store.outboxMaxBytes", "must be at least 65536")
 	}
 	if c.Store.EventsKeep < 1 {
 		bad("store.eventsKeep", "must be at least 1")

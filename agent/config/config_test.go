@@ -25,6 +25,7 @@ func TestParse(t *testing.T) {
 		{"relative data dir", "dataDir: var/lib\n", `dataDir: must be an absolute path, not "var/lib"`},
 		{"cidr host bits", "network: {serviceCIDR: 10.43.0.1/16}\n", "did you mean 10.43.0.0/16"},
 		{"ipv6 services", "network: {serviceCIDR: \"fd00:43::/112\"}\n", "services are IPv4 only"},
+		{"outbox too small for an event", "store: {outboxMaxBytes: 2048}\n", "store.outboxMaxBytes: must be at least 65536"},
 		{"two problems", "log: {level: x, format: y}\n", "log.format"},
 		{"wrong type", "store: {outboxMaxMessages: lots}\n", "cannot unmarshal"},
 		{"runtime keys", "runtime: {allowPrivileged: true, hostPathPrefixes: [/srv/data], logMaxSize: 1Mi}\ncontainerd: {address: /run/containerd/containerd.sock}\n", ""},
