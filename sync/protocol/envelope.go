@@ -118,6 +118,9 @@ func isEnvelope(data []byte) bool {
 // it arrived on, as its target and, when keys is not nil, checks its
 // signature; it returns the signed bytes.
 func open(data []byte, keys Keys, topic string) (doc []byte, keyID string, err error) {
+	if err := exactKeys(data, envelopeKeys); err != nil {
+		return nil, "", fmt.Errorf("%w: envelope: %w", ErrSignature, err)
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	var env Signed
@@ -157,4 +160,38 @@ func open(data []byte, keys Keys, topic string) (doc []byte, keyID string, err e
 		return nil, env.KeyID, fmt.Errorf("%w: signature does not verify with key %q", ErrSignature, env.KeyID)
 	}
 	return doc, env.KeyID, nil
+}
+
+// envelopeKeys are the envelope's field names, exactly as spelled.
+var envelopeKeys = []string{"apiVersion", "kind", "keyId", "target", "payload", "signature"}
+
+// exactKeys checks that data's top-level object names each of its keys
+// once, spelled as in keys: Go's decoder matches names case-insensitively
+// and keeps the last of duplicates, which a verifier in another language
+// may read differently.
+func exactKeys(data []byte, keys []string) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return errors.New("not a JSON object")
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		key, _ := tok.(string)
+		if !slices.Contains(keys, key) {
+			return fmt.Errorf("unknown field %q", key)
+		}
+		if seen[key] {
+			return fmt.Errorf("field %q appears twice", key)
+		}
+		seen[key] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return err
+		}
+	}
+	return nil
 }

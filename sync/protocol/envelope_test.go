@@ -71,6 +71,8 @@ func TestDecodeTarget(t *testing.T) {
 		{"group to node", signed(groupA), nodeA, keys, ErrSignature, false, []string{groupA, nodeA}},
 		{"target a prefix of the topic", signed("outpost/v1/nodes/gw-1"), nodeA, keys, ErrSignature, false, []string{"arrived on"}},
 
+		{"target spelled TARGET", bytes.Replace(signed(nodeA), []byte(`"target"`), []byte(`"TARGET"`), 1), nodeA, keys, ErrSignature, false, []string{`unknown field "TARGET"`}},
+		{"target twice", bytes.Replace(signed(nodeA), []byte(`"target":`), []byte(`"target":"`+nodeB+`","target":`), 1), nodeA, keys, ErrSignature, false, []string{`"target" appears twice`}},
 		{"missing target", envelope(t, priv, nodeA, d, func(m map[string]any) { delete(m, "target") }), nodeA, keys, ErrSignature, false, []string{"no target"}},
 		{"missing target without keys", envelope(t, priv, nodeA, d, func(m map[string]any) { delete(m, "target") }), nodeA, nil, ErrSignature, false, []string{"no target"}},
 		{"empty target", envelope(t, priv, nodeA, d, set("target", "")), nodeA, keys, ErrSignature, false, []string{"no target"}},
