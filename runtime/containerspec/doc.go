@@ -4,8 +4,10 @@
 // It owns the security defaults: every container gets containerd's default
 // capability set adjusted by the spec's add/drop, no-new-privileges, the
 // default seccomp profile, and cgroup limits from its resources; privileged
-// containers and hostPath volumes are refused unless the node's Policy
-// allows them. A container with runAsNonRoot that would run as uid 0, or as
-// an image user name that does not resolve, is refused (ErrRunAsNonRoot). It performs no I/O of its own except checking hostPath
-// volumes against the allowed prefixes (symlinks resolved).
+// containers, hostPath volumes and capabilities added beyond the default
+// set are refused unless the node's Policy allows them (ErrForbidden). A
+// container with runAsNonRoot that would run as uid 0, or as an image user
+// name that does not resolve, is refused (ErrRunAsNonRoot). It performs no
+// I/O of its own except checking hostPath volumes against the allowed
+// prefixes (symlinks resolved).
 package containerspec

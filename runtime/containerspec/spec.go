@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/containerd/containerd/v2/contrib/seccomp"
@@ -57,6 +58,11 @@ func Options(pod Pod, c *api.Container, image ocispec.ImageConfig, policy Policy
 	privileged := sc.Privileged != nil && *sc.Privileged
 	if privileged && !policy.AllowPrivileged {
 		return nil, fmt.Errorf("container %q: privileged: %w (set runtime.allowPrivileged)", c.Name, ErrForbidden)
+	}
+	if !privileged && !policy.AllowPrivileged {
+		if err := checkCapabilities(c.Name, sc.Capabilities); err != nil {
+			return nil, err
+		}
 	}
 	// Refusals that need no I/O come before Mounts, which may create
 	// hostPath directories and files.
@@ -192,6 +198,38 @@ func resourceOpts(c *api.Container) []oci.SpecOpts {
 		opts = append(opts, oci.WithCPUShares(uint64(max(req.MilliValue()*1024/1000, 2))))
 	}
 	return opts
+}
+
+// safeCapabilities may be added without runtime.allowPrivileged: the
+// container default set (containerd's and Docker's), so a container that
+// drops ALL can add back what it needs of it. It is Kubernetes' Pod
+// Security Standards "baseline" list plus NET_RAW, which the default set
+// already grants. Anything else (SYS_ADMIN, SYS_MODULE, NET_ADMIN, ...)
+// widens what the container can do to the node's kernel and needs
+// runtime.allowPrivileged; see docs/manifests.md.
+var safeCapabilities = []string{
+	"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD",
+	"NET_BIND_SERVICE", "NET_RAW", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT",
+}
+
+// checkCapabilities refuses capabilities.add of ALL or of a capability
+// outside safeCapabilities; it is not called when the node allows
+// privileged containers. Drops are always allowed.
+func checkCapabilities(container string, caps *api.Capabilities) error {
+	if caps == nil {
+		return nil
+	}
+	var refused []string
+	for _, c := range caps.Add {
+		if name := api.CapabilityName(c); !slices.Contains(safeCapabilities, name) && !slices.Contains(refused, name) {
+			refused = append(refused, name)
+		}
+	}
+	if len(refused) == 0 {
+		return nil
+	}
+	return fmt.Errorf("container %q: securityContext.capabilities.add %s: %w: without runtime.allowPrivileged a container may add only %s",
+		container, strings.Join(refused, ", "), ErrForbidden, strings.Join(safeCapabilities, ", "))
 }
 
 // capabilityOpts applies add/drop to containerd's default set. "ALL" in drop
