@@ -310,21 +310,7 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 		for _, p := range ag.Admitted() {
 			running = append(running, nodestatus.RunningPod{UID: p.UID, Pod: p.Pod})
 		}
-		met := collector.Met()
-		for _, m := range met {
-			// Disk pressure (bytes or inodes): every unused image goes before
-			// any pod does, as kubelet does, whatever the image GC's
-			// threshold (inodes can run out with bytes to spare).
-			if m.Resource() == api.ResourceEphemeralStorage {
-				if res, err := gc.CollectUnused(ctx); err != nil {
-					log.Warn().Err(err).Msg("disk pressure: deleting unused images")
-				} else if len(res.Deleted) > 0 {
-					log.Info().Strs("images", res.Deleted).Msg("disk pressure: deleted unused images before evicting")
-					return // measure again before deciding on pods
-				}
-				break
-			}
-		}
+		met := imagesFirst(ctx, collector.Met(), gc, log)
 		evictions, err := evictor.Evaluate(ctx, met, running)
 		if err != nil {
 			log.Warn().Err(err).Msg("evaluating evictions")
