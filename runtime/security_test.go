@@ -3,6 +3,8 @@ package runtime_test
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -123,5 +125,41 @@ func TestRunAsNonRootNamedUser(t *testing.T) {
 				t.Fatalf("err = %v\nwant %s", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestHostPathType: DirectoryOrCreate creates the directory the container
+// then writes to; Directory on a file refuses the container.
+func TestHostPathType(t *testing.T) {
+	allowed := t.TempDir()
+	e := newEnv(t, func(c *runtime.Config) { c.Policy.HostPathPrefixes = []string{allowed} })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	events := e.rt.Events(ctx)
+	mount := func(path, typ string) string {
+		return hostPod("hp", "ls -ld /host && echo written > /host/out") +
+			"    volumeMounts: [{name: h, mountPath: /host}]\n" +
+			"  volumes: [{name: h, hostPath: {path: " + path + ", type: " + typ + "}}]\n"
+	}
+	dir := filepath.Join(allowed, "state", "app")
+	_, _, started := e.run(pod(t, mount(dir, "DirectoryOrCreate")))
+	if exit := waitExit(t, events, started[0].ID, 20*time.Second); exit.Code != 0 {
+		t.Fatalf("DirectoryOrCreate: exit %+v, log %q", exit, readLog(t, started[0].LogPath))
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "out")); err != nil || string(b) != "written\n" {
+		t.Fatalf("the container's file on the host: %q, %v", b, err)
+	}
+	if log := readLog(t, started[0].LogPath); !strings.Contains(log, "drwxr-xr-x") {
+		t.Errorf("log = %q, want a 0755 directory", log)
+	}
+
+	file := filepath.Join(allowed, "file")
+	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := refuse(e, mount(file, "Directory"))
+	want := `container "main": volume "h": hostPath ` + file + ` (type Directory): hostPath type check failed: it is a regular file, not a directory`
+	if !errors.Is(err, containerspec.ErrHostPathType) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Directory on a file: err = %v\nwant %s", err, want)
 	}
 }

@@ -7,7 +7,8 @@
 // containers, hostPath volumes and capabilities added beyond the default
 // set are refused unless the node's Policy allows them (ErrForbidden). A
 // container with runAsNonRoot that would run as uid 0, or as an image user
-// name that does not resolve, is refused (ErrRunAsNonRoot). It performs no
-// I/O of its own except checking hostPath volumes against the allowed
-// prefixes (symlinks resolved).
+// name that does not resolve, is refused (ErrRunAsNonRoot). Its only I/O is
+// for hostPath volumes: checking them against the allowed prefixes (symlinks
+// resolved) and against their type (ErrHostPathType), and creating them for
+// DirectoryOrCreate and FileOrCreate.
 package containerspec

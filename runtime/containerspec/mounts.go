@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/oci"
@@ -43,7 +44,7 @@ func Mounts(pod Pod, c *api.Container, policy Policy) ([]specs.Mount, error) {
 		var src string
 		switch {
 		case v.HostPath != nil:
-			p, err := HostPath(v.HostPath.Path, policy)
+			p, err := hostPathSource(v.HostPath, policy)
 			if err != nil {
 				return nil, fmt.Errorf("container %q: volume %q: %w", c.Name, v.Name, err)
 			}
@@ -74,16 +75,16 @@ func bind(src, dst string, readOnly bool) specs.Mount {
 }
 
 // HostPath checks a hostPath against the policy and returns it with symlinks
-// resolved (so a link under an allowed prefix cannot point outside it).
+// resolved (so a link under an allowed prefix cannot point outside it). A
+// path that does not exist yet (DirectoryOrCreate, FileOrCreate) is
+// resolved as far as it exists: a missing directory below a link is where
+// the link leads.
 func HostPath(p string, policy Policy) (string, error) {
 	if len(policy.HostPathPrefixes) == 0 {
 		return "", fmt.Errorf("hostPath %s: %w: hostPath volumes are off (set runtime.hostPathPrefixes)", p, ErrForbidden)
 	}
 	clean := filepath.Clean(p)
-	resolved, err := filepath.EvalSymlinks(clean)
-	if errors.Is(err, os.ErrNotExist) {
-		resolved, err = clean, nil // DirectoryOrCreate and friends: checked as written
-	}
+	resolved, err := resolveExisting(clean)
 	if err != nil {
 		return "", fmt.Errorf("hostPath %s: %w", p, err)
 	}
@@ -91,6 +92,32 @@ func HostPath(p string, policy Policy) (string, error) {
 		return "", fmt.Errorf("hostPath %s: %w: not under an allowed prefix (%s)", p, ErrForbidden, strings.Join(policy.HostPathPrefixes, ", "))
 	}
 	return resolved, nil
+}
+
+// resolveExisting resolves the symlinks of the longest existing prefix of
+// the clean absolute path p and appends the rest (which may also be below a
+// file: the type check, or the mount, then fails). A symlink whose target
+// does not exist is refused: where it leads cannot be checked.
+func resolveExisting(p string) (string, error) {
+	var rest []string
+	for at := p; ; {
+		resolved, err := filepath.EvalSymlinks(at)
+		if err == nil {
+			return filepath.Join(append([]string{resolved}, rest...)...), nil
+		}
+		if !errors.Is(err, os.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
+			return "", err
+		}
+		if _, err := os.Lstat(at); err == nil {
+			return "", fmt.Errorf("%w: %s is a symbolic link to a path that does not exist", ErrForbidden, at)
+		}
+		parent := filepath.Dir(at)
+		if parent == at {
+			return p, nil
+		}
+		rest = append([]string{filepath.Base(at)}, rest...)
+		at = parent
+	}
 }
 
 // subPath resolves sub inside the volume root and refuses an escape through

@@ -246,6 +246,7 @@ func TestHostPathPolicy(t *testing.T) {
 		{outside, policy, false},
 		{allowed + "x", policy, false},
 		{filepath.Join(allowed, "escape"), policy, false},
+		{filepath.Join(allowed, "escape", "new"), policy, false}, // not there yet, but below a link that leaves
 		{filepath.Join(allowed, "data"), Policy{}, false},
 	}
 	for _, tt := range tests {
