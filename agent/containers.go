@@ -28,6 +28,7 @@ type ctrState struct {
 
 	image, imageID string
 	ready, started bool // readiness and startup probe results
+	probesDue      bool // adopted running: its probes start once the spec is known
 
 	backoff        backoffState
 	notBefore      time.Time // no restart before this
@@ -62,6 +63,7 @@ func (w *podWorker) adopt(obs []runtime.Observed) {
 		st.id, st.attempt, st.restarts = o.ID, o.Attempt, o.Attempt
 		st.startedAt = o.StartedAt
 		st.running = o.State == runtime.StateRunning
+		st.probesDue = st.running
 		st.exit = nil
 		switch o.State {
 		case runtime.StateExited, runtime.StateUnknown:

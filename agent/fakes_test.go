@@ -29,6 +29,10 @@ type fakeRuntime struct {
 	// exitAtOnce makes every container exit with this code before
 	// StartContainer even returns (a command that fails instantly).
 	exitAtOnce *int32
+	// execCode, when set, gives the exit code of an exec (a probe) in a
+	// container; nil: every exec succeeds.
+	execCode func(id string, cmd []string) int
+	execs    []string // container IDs exec'd in, in order
 }
 
 type removedPod struct {
@@ -107,7 +111,28 @@ func (f *fakeRuntime) List(context.Context) ([]runtime.Observed, error) {
 
 func (f *fakeRuntime) Events(context.Context) <-chan runtime.Event { return f.events }
 
-func (f *fakeRuntime) Exec(context.Context, string, runtime.ExecRequest) (int, error) { return 0, nil }
+func (f *fakeRuntime) Exec(_ context.Context, id string, req runtime.ExecRequest) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.execs = append(f.execs, id)
+	if f.execCode == nil {
+		return 0, nil
+	}
+	return f.execCode(id, req.Cmd), nil
+}
+
+// execCount is how many execs ran in container id.
+func (f *fakeRuntime) execCount(id string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, e := range f.execs {
+		if e == id {
+			n++
+		}
+	}
+	return n
+}
 
 // exit makes a running container exit with code.
 func (f *fakeRuntime) exit(id string, code int32) {
@@ -174,6 +199,9 @@ type harness struct {
 	rt    *fakeRuntime
 	clock *fakeClock
 	gen   int64
+
+	opts Options
+	stop func() // stops the running agent and waits for it
 }
 
 func newHarness(t *testing.T) *harness { return newHarnessWith(t, nil) }
@@ -185,17 +213,30 @@ func newHarnessWith(t *testing.T, mutate func(*Options)) *harness {
 		t.Fatal(err)
 	}
 	h := &harness{t: t, st: st, rt: newFakeRuntime(), clock: &fakeClock{now: time.Unix(1_700_000_000, 0)}}
-	opts := Options{Store: st, Runtime: h.rt, Clock: h.clock, Logger: zerolog.Nop()}
+	h.opts = Options{Store: st, Runtime: h.rt, Clock: h.clock, Logger: zerolog.Nop()}
 	if mutate != nil {
-		mutate(&opts)
+		mutate(&h.opts)
 	}
-	a := New(opts)
+	h.run()
+	t.Cleanup(func() { h.stop(); st.Close() })
+	return h
+}
+
+func (h *harness) run() {
+	a := New(h.opts)
 	h.a = a
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { a.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done; st.Close() })
-	return h
+	h.stop = func() { cancel(); <-done }
+}
+
+// restart stops the agent, leaving its containers running in the fake
+// runtime, and starts a new one on the same store and runtime, which
+// adopts them.
+func (h *harness) restart() {
+	h.stop()
+	h.run()
 }
 
 func (h *harness) apply(doc string) {

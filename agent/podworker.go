@@ -176,6 +176,7 @@ func (w *podWorker) sync(ctx context.Context) {
 		}
 		w.sandbox = sb
 	}
+	w.resumeProbes(ctx)
 	if !w.syncInitContainers(ctx) {
 		return
 	}

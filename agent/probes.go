@@ -22,6 +22,7 @@ type probeResult struct {
 // worker cancels when the container stops. Without a readiness probe a
 // running container is ready; without a startup probe it has started.
 func (w *podWorker) startProbes(ctx context.Context, c *api.Container, st *ctrState) {
+	st.probesDue = false
 	st.ready = c.ReadinessProbe == nil
 	st.started = c.StartupProbe == nil
 	if c.ReadinessProbe == nil && c.LivenessProbe == nil && c.StartupProbe == nil {
@@ -52,6 +53,23 @@ func (w *podWorker) startProbes(ctx context.Context, c *api.Container, st *ctrSt
 	st.probeCancel = cancel
 	for _, pw := range workers {
 		go pw.Run(pctx)
+	}
+}
+
+// resumeProbes starts the probes of the containers a previous agent
+// started and this one adopted, as kubelet probes again after a restart:
+// each container is ready at once without a readiness probe, else when its
+// probe first passes, and liveness and readiness wait for the startup
+// probe. initialDelaySeconds counts from the container's start, so a
+// container that has run longer than that is probed at once.
+func (w *podWorker) resumeProbes(ctx context.Context) {
+	for _, cs := range [][]api.Container{w.pod.Spec.InitContainers, w.pod.Spec.Containers} {
+		for i := range cs {
+			st, ok := w.ctrs[cs[i].Name]
+			if ok && st.running && st.probesDue {
+				w.startProbes(ctx, &cs[i], st)
+			}
+		}
 	}
 }
 
