@@ -288,7 +288,19 @@ func (v *validator) resources(p string, r *Resources) {
 	}{{"limits", r.Limits}, {"requests", r.Requests}} {
 		for k, q := range l.list {
 			qp := p + "." + l.name + "." + k
-			if k != ResourceCPU && k != ResourceMemory {
+			switch {
+			case k == ResourceCPU, k == ResourceMemory:
+			case k == ResourceEphemeralStorage && l.name == "requests":
+			case k == ResourceEphemeralStorage:
+				// Kubelet evicts a pod whose container writes past its
+				// limit; this node does not, and a limit accepted but not
+				// kept would be worse than none.
+				v.add(qp, "not supported: an ephemeral-storage limit is not enforced by this node; use requests.ephemeral-storage (admission and disk-pressure eviction go by it)")
+				continue
+			case l.name == "requests":
+				v.add(qp, "not supported: only cpu, memory and ephemeral-storage")
+				continue
+			default:
 				v.add(qp, "not supported: only cpu and memory")
 				continue
 			}

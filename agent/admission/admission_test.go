@@ -138,3 +138,36 @@ func TestAdmit(t *testing.T) {
 		})
 	}
 }
+
+// TestAdmitEphemeralStorageFromManifest: an ephemeral-storage request
+// written in a manifest is accepted and admission goes by it, as
+// docs/agent.md says.
+func TestAdmitEphemeralStorageFromManifest(t *testing.T) {
+	ns, err := api.ParseManifest([]byte(`apiVersion: v1
+kind: Pod
+metadata: {name: cache}
+spec:
+  initContainers:
+  - {name: fetch, image: app, resources: {requests: {ephemeral-storage: 6Gi}}}
+  containers:
+  - {name: a, image: app, resources: {requests: {cpu: 100m, ephemeral-storage: 3Gi}}}
+  - {name: b, image: app, resources: {requests: {ephemeral-storage: 2Gi}}}
+`))
+	if err != nil {
+		t.Fatalf("manifest: %v", err)
+	}
+	p := &ns.Pods[0]
+	if got := PodRequests(p); got.EphemeralStorage != 6<<30 {
+		t.Fatalf("PodRequests = %+v, want the init container's 6Gi of ephemeral storage", got)
+	}
+	node := api.NodeStatus{Allocatable: res("cpu", "2", "memory", "1Gi", "ephemeral-storage", "10Gi", "pods", "110")}
+	running := []*api.Pod{pod(container(res("ephemeral-storage", "5Gi"), nil))}
+	ok, reason, message := Admit(node, running, p)
+	if ok || reason != ReasonOutOfEphemeralStorage ||
+		message != "Node didn't have enough resource: ephemeral-storage, requested: 6442450944, used: 5368709120, capacity: 10737418240" {
+		t.Fatalf("Admit = %v, %q, %q", ok, reason, message)
+	}
+	if ok, reason, _ := Admit(node, nil, p); !ok {
+		t.Fatalf("on an empty node: %s", reason)
+	}
+}
