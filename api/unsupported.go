@@ -19,7 +19,7 @@ var unsupported = map[string]string{
 	"Container.terminationMessagePolicy":   "",
 	"EnvVar.valueFrom":                     "use a literal value",
 	"Resources.claims":                     "",
-	"SecurityContext.seccompProfile":       "containers always get the default seccomp profile",
+	"SecurityContext.seccompProfile":       "containers get the default seccomp profile (privileged ones run unconfined)",
 	"SecurityContext.appArmorProfile":      "",
 	"SecurityContext.seLinuxOptions":       "",
 	"SecurityContext.procMount":            "",

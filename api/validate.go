@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"net/netip"
 	"path"
 	"strconv"
 	"strings"
@@ -165,6 +166,9 @@ func (v *validator) volumes(p string, vols []Volume) map[string]bool {
 			}
 			if l := vol.EmptyDir.SizeLimit; l != nil && l.Sign() < 0 {
 				v.add(vp+".emptyDir.sizeLimit", "must not be negative")
+			} else if l != nil && vol.EmptyDir.Medium != "Memory" {
+				// It sizes a memory emptyDir's tmpfs; on disk nothing would hold a pod to it.
+				v.add(vp+".emptyDir.sizeLimit", `is enforced only with medium: "Memory" (the tmpfs size); a disk emptyDir is counted in the pod's ephemeral-storage instead`)
 			}
 		case vol.HostPath != nil:
 			hp := vol.HostPath.Path
@@ -262,6 +266,8 @@ func (v *validator) ports(p string, ports []ContainerPort, hostNetwork bool) map
 		v.protocol(pp+".protocol", port.Protocol)
 		if port.HostIP != "" && !isIP(port.HostIP) {
 			v.add(pp+".hostIP", "%q is not an IP address", port.HostIP)
+		} else if port.HostIP != "" && !netip.MustParseAddr(port.HostIP).Unmap().Is4() {
+			v.add(pp+".hostIP", "%s: host ports are IPv4 only on this node", port.HostIP)
 		}
 		if port.HostPort > 0 {
 			key := fmt.Sprintf("%s/%d", port.Protocol, port.HostPort)
