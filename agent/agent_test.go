@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -188,5 +189,47 @@ func TestInstantExit(t *testing.T) {
 	st := h.status("crash", func(s api.PodStatus) bool { return s.Phase == api.PodFailed })
 	if ts := st.ContainerStatuses[0].State.Terminated; ts == nil || ts.ExitCode != 3 {
 		t.Fatalf("status %+v", st.ContainerStatuses[0])
+	}
+}
+
+// TestFinishedPodsReleaseAdmission: a pod that has ended (Succeeded or
+// Failed under restartPolicy Never) no longer counts against the node: a
+// new pod is admitted in its place, and the evictor no longer sees it.
+func TestFinishedPodsReleaseAdmission(t *testing.T) {
+	for _, code := range []int32{0, 1} {
+		t.Run(fmt.Sprint(code), func(t *testing.T) {
+			h := newHarnessWith(t, func(o *Options) {
+				o.Admit = func(_ *api.Pod, admitted []*api.Pod) (bool, string, string) {
+					if len(admitted) >= 1 { // maxPods: 1
+						return false, "OutOfpods", "Node didn't have enough resource: pods"
+					}
+					return true, "", ""
+				}
+			})
+			once := strings.Replace(crashPod, "spec:\n", "spec:\n  restartPolicy: Never\n", 1)
+			h.apply(once)
+			starts := h.waitStarts(1)
+			h.rt.exit(starts[0], code)
+			phase := map[int32]string{0: api.PodSucceeded, 1: api.PodFailed}[code]
+			h.status("crash", func(s api.PodStatus) bool { return s.Phase == phase })
+			settle()
+			if adm := h.a.Admitted(); len(adm) != 0 {
+				t.Fatalf("the finished pod is still admitted: %+v", adm)
+			}
+
+			h.apply(once + "---\n" + strings.Replace(crashPod, "name: crash", "name: next", 1))
+			starts = h.waitStarts(2)
+			if !strings.Contains(starts[1], "-c-0") {
+				t.Fatalf("starts %v", starts)
+			}
+			h.status("next", func(s api.PodStatus) bool { return s.Phase == api.PodRunning })
+			adm := h.a.Admitted()
+			if len(adm) != 1 || adm[0].Pod.Metadata.Name != "next" {
+				t.Fatalf("admitted %+v, want only next", adm)
+			}
+			if st := h.status("crash", func(api.PodStatus) bool { return true }); st.Phase != phase {
+				t.Fatalf("the finished pod: %+v", st)
+			}
+		})
 	}
 }

@@ -10,11 +10,19 @@ func eventOf(id string, exit runtime.Exit) runtime.Event {
 }
 
 // publish computes the pod's status and hands it to the status manager.
+// A pod that has ended (Succeeded or Failed: none of its containers will
+// run again) no longer holds its admission, as kubelet does not count
+// terminated pods: it frees its requests and its place under maxPods, and
+// the evictor, which frees nothing by stopping it, no longer sees it.
 func (w *podWorker) publish() {
 	if w.pod == nil {
 		return
 	}
-	w.a.status.set(w.podStatus())
+	st := w.podStatus()
+	if st.Phase == api.PodSucceeded || st.Phase == api.PodFailed {
+		w.a.release(w.uid)
+	}
+	w.a.status.set(st)
 }
 
 func (w *podWorker) podStatus() api.PodStatus {
