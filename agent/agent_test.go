@@ -3,6 +3,8 @@ package agent
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -231,5 +233,56 @@ func TestFinishedPodsReleaseAdmission(t *testing.T) {
 				t.Fatalf("the finished pod: %+v", st)
 			}
 		})
+	}
+}
+
+// TestAttemptsContinueAfterKeptLogs: a pod whose containers went but whose
+// logs were kept (a drain) starts them again after its last logged attempt,
+// so that `outpost logs` (the highest attempt) shows the new one and not
+// the old, and the restart count follows.
+func TestAttemptsContinueAfterKeptLogs(t *testing.T) {
+	h := newHarness(t)
+	h.rt.podsDir = t.TempDir()
+	h.apply(strings.Replace(crashPod, "containers:", "initContainers: [{name: init, image: 'img:1'}]\n  containers:", 1))
+	h.waitStarts(1)
+	uid := h.status("crash", func(api.PodStatus) bool { return true }).UID
+
+	// A drain: the agent stops, the containers go, the logs stay.
+	h.stop()
+	h.rt.mu.Lock()
+	for id := range h.rt.ctrs {
+		delete(h.rt.ctrs, id)
+	}
+	h.rt.mu.Unlock()
+	logs := filepath.Join(h.rt.podsDir, uid, "logs")
+	for _, f := range []string{"init/0.log", "c/5.log", "c/6.log", "c/6.log.1", "c/junk", "c/07.log"} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(logs, f)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(logs, f), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.run()
+	starts := h.waitStarts(2)
+	if !strings.HasSuffix(starts[1], "-init-1") {
+		t.Fatalf("the init container started as %s, want attempt 1", starts[1])
+	}
+	h.rt.exit(starts[1], 0)
+	starts = h.waitStarts(3)
+	if !strings.HasSuffix(starts[2], "-c-7") {
+		t.Fatalf("the container started as %s, want attempt 7", starts[2])
+	}
+	st := h.status("crash", func(s api.PodStatus) bool {
+		return s.Phase == api.PodRunning && s.ContainerStatuses[0].State.Running != nil
+	})
+	if rc := st.ContainerStatuses[0].RestartCount; rc != 7 {
+		t.Fatalf("restart count %d, want 7", rc)
+	}
+	// Its next restart goes on from there.
+	h.rt.exit(starts[2], 1)
+	starts = h.waitStarts(4)
+	if !strings.HasSuffix(starts[3], "-c-8") {
+		t.Fatalf("restarted as %s, want attempt 8", starts[3])
 	}
 }

@@ -3,12 +3,17 @@ package agent
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/outpost-edge/outpost/api"
 	"github.com/outpost-edge/outpost/runtime"
 	"github.com/outpost-edge/outpost/runtime/images"
+	"github.com/outpost-edge/outpost/runtime/podfiles"
 )
 
 // ctrState is what a worker knows of one container of its pod.
@@ -25,6 +30,7 @@ type ctrState struct {
 	lastTerm  *api.ContainerStateTerminated
 	stale     []string // older instances still to remove
 	evicted   bool     // running when its pod was evicted: starts again on readmission
+	numbered  bool     // its attempts are counted: adopted, or its first attempt chosen
 
 	image, imageID string
 	ready, started bool // readiness and startup probe results
@@ -61,6 +67,7 @@ func (w *podWorker) adopt(obs []runtime.Observed) {
 			st.stale = append(st.stale, st.id)
 		}
 		st.id, st.attempt, st.restarts = o.ID, o.Attempt, o.Attempt
+		st.numbered = true
 		st.startedAt = o.StartedAt
 		st.running = o.State == runtime.StateRunning
 		st.probesDue = st.running
@@ -93,6 +100,11 @@ func (w *podWorker) startContainer(ctx context.Context, c *api.Container, st *ct
 		return
 	}
 	st.waitingBackoff = false
+	if !st.numbered && st.id == "" && st.restarts == 0 {
+		st.restarts = w.firstAttempt(c.Name)
+		st.attempt = st.restarts
+	}
+	st.numbered = true
 	if st.id != "" {
 		if st.exit != nil {
 			st.lastTerm = terminated(st.exit, st.startedAt)
@@ -154,6 +166,41 @@ func (w *podWorker) startContainer(ctx context.Context, c *api.Container, st *ct
 	w.a.rec.normal(ctx, w.object(), ReasonCreated, "created container %s (%s)", c.Name, started.ID)
 	w.a.rec.normal(ctx, w.object(), ReasonStarted, "started container %s (attempt %d)", c.Name, st.attempt)
 	w.startProbes(ctx, c, st)
+}
+
+// firstAttempt is the attempt a container that this pod has no instance
+// of starts at: 0, or the one after the last whose log is in the pod's
+// directory. Such logs are there when the pod ran before with the same uid
+// and its containers went while its logs were kept (a drain; containerd
+// losing its state), and the new attempts continue after them, as kubelet
+// counts the restarts of a container it has no status of from its log
+// directory: a new attempt 0 would append to a kept 0.log and hide behind
+// a kept 6.log in `outpost logs`, and the old ones would never be pruned.
+// The restart count follows the attempt, as it does after a reboot.
+func (w *podWorker) firstAttempt(container string) int {
+	if w.sandbox == nil || w.sandbox.Dir == "" {
+		return 0
+	}
+	dir := filepath.Dir(podfiles.Dir(w.sandbox.Dir).ContainerLog(container, 0))
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			w.log.Warn().Err(err).Str("container", container).Msg("listing the logs of earlier attempts")
+		}
+		return 0
+	}
+	next := 0
+	for _, e := range ents {
+		// <attempt>.log, rotated <attempt>.log.N, a rotation's <attempt>.log.tmp
+		num, rest, ok := strings.Cut(e.Name(), ".")
+		if !ok || (rest != "log" && !strings.HasPrefix(rest, "log.")) {
+			continue
+		}
+		if n, err := strconv.Atoi(num); err == nil && n >= 0 && strconv.Itoa(n) == num {
+			next = max(next, n+1)
+		}
+	}
+	return next
 }
 
 // handleExit records a container's exit and schedules its restart.

@@ -23,6 +23,8 @@ type fakeRuntime struct {
 	starts  []string // container IDs in start order
 	events  chan runtime.Event
 	removed []string
+	// podsDir, when set, holds the pods' directories (Sandbox.Dir).
+	podsDir string
 	// sandboxes lists EnsureSandbox's pod uids, removedPods RemovePod's calls.
 	sandboxes   []string
 	removedPods []removedPod
@@ -52,7 +54,11 @@ func (f *fakeRuntime) EnsureSandbox(_ context.Context, _ *api.Pod, ref runtime.P
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.sandboxes = append(f.sandboxes, ref.UID)
-	return &runtime.Sandbox{UID: ref.UID}, nil
+	sb := &runtime.Sandbox{UID: ref.UID}
+	if f.podsDir != "" {
+		sb.Dir = filepath.Join(f.podsDir, ref.UID)
+	}
+	return sb, nil
 }
 
 func (f *fakeRuntime) StartContainer(_ context.Context, req runtime.StartRequest) (runtime.Started, error) {
