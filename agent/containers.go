@@ -12,6 +12,7 @@ import (
 
 	"github.com/outpost-edge/outpost/api"
 	"github.com/outpost-edge/outpost/runtime"
+	"github.com/outpost-edge/outpost/runtime/containerspec"
 	"github.com/outpost-edge/outpost/runtime/images"
 	"github.com/outpost-edge/outpost/runtime/podfiles"
 )
@@ -40,6 +41,7 @@ type ctrState struct {
 	notBefore      time.Time // no restart before this
 	waitingBackoff bool
 	waitReason     string
+	startErr       bool // the last start failed (waitReason says how), not the container
 	waitMessage    string
 
 	probeCancel context.CancelFunc
@@ -95,6 +97,9 @@ func (w *podWorker) startContainer(ctx context.Context, c *api.Container, st *ct
 	now := w.a.clock.Now()
 	if now.Before(st.notBefore) {
 		st.waitingBackoff = true
+		if st.startErr {
+			return // a start that failed keeps saying why while it waits
+		}
 		st.waitReason = "CrashLoopBackOff"
 		st.waitMessage = "back-off " + st.notBefore.Sub(now).Round(time.Second).String() + " restarting failed container " + c.Name
 		return
@@ -138,13 +143,19 @@ func (w *podWorker) startContainer(ctx context.Context, c *api.Container, st *ct
 			return
 		}
 		st.waitReason = images.Reason(err)
-		if st.waitReason == "" {
+		switch {
+		case st.waitReason != "":
+		case errors.Is(err, containerspec.ErrRunAsNonRoot), errors.Is(err, containerspec.ErrForbidden),
+			errors.Is(err, containerspec.ErrHostPathType):
+			// The spec cannot run here as written, as kubelet says of it.
+			st.waitReason = "CreateContainerConfigError"
+		default:
 			st.waitReason = "CreateContainerError"
 		}
 		if errors.Is(err, context.DeadlineExceeded) {
 			st.waitReason = "CreateContainerError"
 		}
-		st.waitMessage = err.Error()
+		st.waitMessage, st.startErr = err.Error(), true
 		w.a.rec.warning(ctx, w.object(), ReasonFailed, "container %s: %v", c.Name, err)
 		st.notBefore = now.Add(w.a.backoff.next(&st.backoff, 0))
 		st.waitingBackoff = true
@@ -153,7 +164,7 @@ func (w *podWorker) startContainer(ctx context.Context, c *api.Container, st *ct
 		}
 		return
 	}
-	st.id, st.running = started.ID, true
+	st.id, st.running, st.startErr = started.ID, true, false
 	st.startedAt = started.StartedAt
 	st.image, st.imageID = started.Image, started.ImageID
 	st.waitReason, st.waitMessage = "", ""

@@ -31,6 +31,8 @@ type fakeRuntime struct {
 	// exitAtOnce makes every container exit with this code before
 	// StartContainer even returns (a command that fails instantly).
 	exitAtOnce *int32
+	// startErr, when set, is what StartContainer returns.
+	startErr error
 	// execCode, when set, gives the exit code of an exec (a probe) in a
 	// container; nil: every exec succeeds.
 	execCode func(id string, cmd []string) int
@@ -64,6 +66,9 @@ func (f *fakeRuntime) EnsureSandbox(_ context.Context, _ *api.Pod, ref runtime.P
 func (f *fakeRuntime) StartContainer(_ context.Context, req runtime.StartRequest) (runtime.Started, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.startErr != nil {
+		return runtime.Started{}, f.startErr
+	}
 	id := fmt.Sprintf("%s-%s-%d", req.Ref.UID[:4], req.Container.Name, req.Attempt)
 	f.ctrs[id] = &fakeCtr{obs: runtime.Observed{ID: id, Ref: req.Ref, Container: req.Container.Name, Init: req.Init,
 		SpecHash: api.SpecHash(req.Pod), Attempt: req.Attempt, State: runtime.StateRunning, StartedAt: time.Now()}}
