@@ -37,13 +37,21 @@ func (a *Agent) Drain(ctx context.Context) error {
 			defer wg.Done()
 			name := ctrs[0].Ref.Name
 			a.rec.normal(ctx, "pod/"+name, ReasonKilling, "draining the node: stopping the pod (grace period %v)", g)
+			// The pod's containers stop together: a pod takes its grace
+			// period once, not once per container.
+			var stops sync.WaitGroup
 			for _, c := range ctrs {
-				if _, err := a.rt.StopContainer(ctx, c.ID, g); err != nil {
-					mu.Lock()
-					errs = append(errs, fmt.Errorf("pod %s: stop %s: %w", name, c.Container, err))
-					mu.Unlock()
-				}
+				stops.Add(1)
+				go func() {
+					defer stops.Done()
+					if _, err := a.rt.StopContainer(ctx, c.ID, g); err != nil {
+						mu.Lock()
+						errs = append(errs, fmt.Errorf("pod %s: stop %s: %w", name, c.Container, err))
+						mu.Unlock()
+					}
+				}()
 			}
+			stops.Wait()
 			for _, c := range ctrs {
 				a.rt.RemoveContainer(ctx, c.ID)
 			}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,6 +34,10 @@ type fakeRuntime struct {
 	exitAtOnce *int32
 	// startErr, when set, is what StartContainer returns.
 	startErr error
+	// stopDelay makes StopContainer take that long; maxStopping records
+	// how many stops were under way at once.
+	stopDelay             time.Duration
+	stopping, maxStopping atomic.Int32
 	// execCode, when set, gives the exit code of an exec (a probe) in a
 	// container; nil: every exec succeeds.
 	execCode func(id string, cmd []string) int
@@ -84,6 +89,17 @@ func (f *fakeRuntime) StartContainer(_ context.Context, req runtime.StartRequest
 }
 
 func (f *fakeRuntime) StopContainer(_ context.Context, id string, _ time.Duration) (runtime.Exit, error) {
+	if f.stopDelay > 0 {
+		n := f.stopping.Add(1)
+		for {
+			m := f.maxStopping.Load()
+			if n <= m || f.maxStopping.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		time.Sleep(f.stopDelay) // a container taking its time to exit
+		f.stopping.Add(-1)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c, ok := f.ctrs[id]
