@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -206,11 +207,24 @@ func serve(t testing.TB, ns *netns.NS, ip netip.Addr, port int, who string) {
 	}()
 }
 
+// udpPorts gives every UDP ask a source port of its own: a reused port
+// would be the same conntrack "connection" as an earlier ask, still DNATed
+// to the endpoint it had then (docs/services.md: UDP conntrack entries
+// live until they time out), which is not what a test of new connections
+// asks about.
+var udpPorts atomic.Int32
+
+func init() { udpPorts.Store(20000) }
+
 // ask dials addr over network from inside ns and returns the answer:
 // server name and the client address it saw.
 func ask(ns *netns.NS, network, addr string) (who, saw string, err error) {
 	err = ns.Do(func() error {
-		c, err := net.DialTimeout(network, addr, 2*time.Second)
+		d := net.Dialer{Timeout: 2 * time.Second}
+		if strings.HasPrefix(network, "udp") {
+			d.LocalAddr = &net.UDPAddr{Port: int(udpPorts.Add(1))}
+		}
+		c, err := d.Dial(network, addr)
 		if err != nil {
 			return err
 		}
