@@ -154,12 +154,22 @@ func (r *Runtime) createContainer(ctx context.Context, req StartRequest, id, log
 		// containerd the device may also run.
 		opts = append(opts, client.WithRuntime(r.client.Runtime(), &runcoptions.Options{Root: filepath.Join(r.cfg.StateDir, "runc")}))
 	}
-	cont, err := r.client.NewContainer(ctx, id, append(opts,
+	opts = append(opts,
 		client.WithSnapshotter(images.DefaultSnapshotter),
 		client.WithNewSnapshot(id, img),
 		client.WithNewSpec(specOpts...),
 		client.WithContainerLabels(labels),
-	)...)
+	)
+	cont, err := r.client.NewContainer(ctx, id, opts...)
+	if errdefs.IsAlreadyExists(err) {
+		// An agent killed between preparing the snapshot and recording the
+		// container (the caller found no container of this ID) left the
+		// snapshot behind: without this, the attempt could never start.
+		if rerr := r.client.SnapshotService(images.DefaultSnapshotter).Remove(ctx, id); rerr == nil {
+			r.log.Info().Str("container", id).Msg("removed the snapshot a killed agent left, creating again")
+			cont, err = r.client.NewContainer(ctx, id, opts...)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("create container %s: %w", id, err)
 	}
