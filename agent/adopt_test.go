@@ -95,3 +95,23 @@ func TestAdoptedContainersAreProbed(t *testing.T) {
 		t.Fatalf("starts %v", starts)
 	}
 }
+
+// TestAdoptedPodKeepsStartTime: a pod a restarted agent takes over keeps the
+// start time the previous agent reported (its age in get pods), not the
+// time of the restart.
+func TestAdoptedPodKeepsStartTime(t *testing.T) {
+	h := newHarness(t)
+	h.apply(crashPod)
+	h.waitStarts(1)
+	before := h.status("crash", func(s api.PodStatus) bool { return s.Phase == api.PodRunning && s.StartTime != nil })
+	h.clock.Advance(time.Hour)
+	h.restart()
+	// A status the new agent published: its conditions changed after the hour.
+	after := h.status("crash", func(s api.PodStatus) bool {
+		return s.Phase == api.PodRunning && s.StartTime != nil && len(s.Conditions) > 0 &&
+			s.Conditions[0].LastTransitionTime.After(before.StartTime.Add(30*time.Minute))
+	})
+	if !after.StartTime.Equal(*before.StartTime) {
+		t.Fatalf("start time after the restart %v, want the pod's %v", after.StartTime, before.StartTime)
+	}
+}

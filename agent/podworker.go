@@ -157,6 +157,13 @@ func (w *podWorker) sync(ctx context.Context) {
 			return
 		}
 		w.startTime = w.a.clock.Now()
+		if w.adopted {
+			// A restarted agent takes over a running pod: it started when
+			// the previous agent said it did, not now.
+			if t := w.a.storedStartTime(ctx, w.uid); !t.IsZero() {
+				w.startTime = t
+			}
+		}
 	}
 	if !w.retryAt.IsZero() && w.a.clock.Now().Before(w.retryAt) {
 		return
@@ -347,4 +354,19 @@ func (w *podWorker) hasRunning() bool {
 		}
 	}
 	return false
+}
+
+// storedStartTime is the start time the store's status of pod uid holds
+// (zero when there is none).
+func (a *Agent) storedStartTime(ctx context.Context, uid string) time.Time {
+	sts, err := a.store.PodStatuses(ctx)
+	if err != nil {
+		return time.Time{}
+	}
+	for _, st := range sts {
+		if st.UID == uid && st.StartTime != nil {
+			return *st.StartTime
+		}
+	}
+	return time.Time{}
 }
