@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/outpost-edge/outpost/api"
+	"github.com/outpost-edge/outpost/internal/testenv"
 	"github.com/outpost-edge/outpost/store"
 	"github.com/outpost-edge/outpost/sync/mqtttest"
 	"github.com/outpost-edge/outpost/sync/protocol"
@@ -287,7 +288,7 @@ func TestEventsFollowThroughBrokerRestart(t *testing.T) {
 	defer cancel()
 	baseContext = func() context.Context { return ctx }
 	defer func() { baseContext = context.Background }()
-	out := &syncBuffer{}
+	out := &testenv.Buffer{}
 	done := make(chan int, 1)
 	go func() { done <- run([]string{"events", "-f", "--broker", b.URL()}, out, out) }()
 
@@ -310,22 +311,4 @@ func TestEventsFollowThroughBrokerRestart(t *testing.T) {
 		t.Fatalf("events -f exit %d:\n%s", code, out.String())
 	}
 	t.Logf("output:\n%s", out.String())
-}
-
-// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -1,14 +1,12 @@
 package testenv
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -47,7 +45,7 @@ func StartOSContainerd(t testing.TB) OSContainerd {
 	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var log lockedBuffer
+	var log Buffer
 	cmd := exec.Command(bin, "--config", filepath.Join(dir, "config.toml"))
 	cmd.Stdout, cmd.Stderr = &log, &log
 	if err := cmd.Start(); err != nil {
@@ -78,23 +76,4 @@ func StartOSContainerd(t testing.TB) OSContainerd {
 			t.Fatalf("containerd did not listen on %s:\n%s", c.Socket, log.String())
 		}
 	}
-}
-
-// lockedBuffer is a bytes.Buffer written by a child process's output
-// copier and read by the test.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

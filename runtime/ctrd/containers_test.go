@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
 
+	"github.com/outpost-edge/outpost/internal/testenv"
 	"github.com/outpost-edge/outpost/runtime/ctrd"
 	"github.com/outpost-edge/outpost/runtime/images"
 	"github.com/outpost-edge/outpost/runtime/testimage"
@@ -89,24 +89,6 @@ func removeContainer(t *testing.T, c *client.Client, id string) {
 	}
 }
 
-// syncBuffer collects container output written by cio's copy goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func TestRunToExit(t *testing.T) {
 	requireContainers(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -119,7 +101,7 @@ func TestRunToExit(t *testing.T) {
 	ctr := newContainer(t, ctx, s.Client(), img, id, "sh", "-c", "echo hello; echo oops >&2; exit 3")
 	t.Cleanup(func() { removeContainer(t, s.Client(), id) })
 
-	var out syncBuffer
+	var out testenv.Buffer
 	task, err := ctr.NewTask(ctx, cio.NewCreator(cio.WithStreams(nil, &out, &out)))
 	if err != nil {
 		t.Fatalf("create task: %v", err)
