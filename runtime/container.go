@@ -18,6 +18,7 @@ import (
 	"github.com/outpost-edge/outpost/runtime/containerspec"
 	"github.com/outpost-edge/outpost/runtime/images"
 	"github.com/outpost-edge/outpost/runtime/podfiles"
+	"github.com/outpost-edge/outpost/runtime/safepath"
 )
 
 // StartRequest is one container to create and start in a pod's sandbox.
@@ -75,7 +76,7 @@ func (r *Runtime) StartContainer(ctx context.Context, req StartRequest) (Started
 
 	task, err := cont.Task(ctx, r.logAttach(id, logPath))
 	if errdefs.IsNotFound(err) {
-		task, err = cont.NewTask(ctx, r.logCreator(logPath))
+		task, err = r.newTask(ctx, cont, req, id, logPath)
 	}
 	if err != nil {
 		return started, fmt.Errorf("create task %s: %w", id, err)
@@ -119,17 +120,7 @@ func (r *Runtime) createContainer(ctx context.Context, req StartRequest, id, log
 	if err := imageConfig(ctx, img, &cfg); err != nil {
 		return nil, err
 	}
-	sb := req.Sandbox
-	dir := podfiles.Dir(sb.Dir)
-	specOpts, err := containerspec.Options(containerspec.Pod{
-		Spec:           req.Pod,
-		NetNSPath:      sb.NetNSPath,
-		HostsPath:      sb.HostsPath,
-		ResolvConfPath: sb.ResolvConfPath,
-		VolumeDir:      dir.Volume,
-		CgroupParent:   "/outpost/pod" + req.Ref.UID,
-		CgroupV2:       r.cgroupV2,
-	}, req.Container, cfg.Config, r.cfg.Policy)
+	specOpts, err := containerspec.Options(r.specPod(req, id), req.Container, cfg.Config, r.cfg.Policy)
 	if err != nil {
 		return nil, err
 	}
@@ -174,6 +165,56 @@ func (r *Runtime) createContainer(ctx context.Context, req StartRequest, id, log
 		return nil, fmt.Errorf("create container %s: %w", id, err)
 	}
 	return cont, nil
+}
+
+// specPod is what the spec of container id needs of its pod.
+func (r *Runtime) specPod(req StartRequest, id string) containerspec.Pod {
+	sb := req.Sandbox
+	dir := podfiles.Dir(sb.Dir)
+	return containerspec.Pod{
+		Spec:           req.Pod,
+		NetNSPath:      sb.NetNSPath,
+		HostsPath:      sb.HostsPath,
+		ResolvConfPath: sb.ResolvConfPath,
+		VolumeDir:      dir.Volume,
+		BindDir:        filepath.Join(dir.Subpaths(), id),
+		CgroupParent:   "/outpost/pod" + req.Ref.UID,
+		CgroupV2:       r.cgroupV2,
+	}
+}
+
+// newTask creates the task of container id (runc create: the container's
+// mounts are made). The sources a pod can influence (hostPaths, subPaths)
+// are opened safely and bound on the container's private mount points just
+// before, and unbound right after: the container keeps its own mounts, so
+// nothing stays mounted on the host that a killed agent could leak.
+func (r *Runtime) newTask(ctx context.Context, cont client.Container, req StartRequest, id, logPath string) (client.Task, error) {
+	pod := r.specPod(req, id)
+	_, binds, err := containerspec.Mounts(pod, req.Container, r.cfg.Policy)
+	if err != nil {
+		return nil, err
+	}
+	unbind := func() {
+		if err := safepath.Unbind(pod.BindDir); err != nil {
+			r.log.Warn().Err(err).Str("container", id).Msg("unmounting the container's volume sources")
+		}
+	}
+	if len(binds) > 0 {
+		unbind() // what an agent killed here left
+		defer unbind()
+	}
+	for _, b := range binds {
+		f, err := b.Open()
+		if err != nil {
+			return nil, err
+		}
+		err = safepath.Bind(f, b.Target)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("container %q: %w", req.Container.Name, err)
+		}
+	}
+	return cont.NewTask(ctx, r.logCreator(logPath))
 }
 
 func imageConfig(ctx context.Context, img client.Image, out *ocispec.Image) error {

@@ -16,6 +16,7 @@ import (
 	"github.com/outpost-edge/outpost/api"
 	"github.com/outpost-edge/outpost/runtime/netns"
 	"github.com/outpost-edge/outpost/runtime/podfiles"
+	"github.com/outpost-edge/outpost/runtime/safepath"
 )
 
 // freshSetup is implemented by networks that can skip checking a cached
@@ -200,6 +201,11 @@ func (r *Runtime) RemovePod(ctx context.Context, uid string, keepLogs bool) erro
 		}
 	}
 	dir := r.podDir(uid)
+	// Mount points of volume sources a killed agent left: unmounted
+	// before anything is removed, or their content would be.
+	if err := safepath.Unbind(dir.Subpaths()); err != nil {
+		errs = append(errs, err)
+	}
 	vols, _ := os.ReadDir(filepath.Join(string(dir), "volumes"))
 	for _, v := range vols {
 		p := dir.Volume(v.Name())

@@ -8,9 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/outpost-edge/outpost/api"
+	"github.com/outpost-edge/outpost/runtime/safepath"
 )
 
 // ErrHostPathType is wrapped when a hostPath volume is not of its type
@@ -18,36 +17,107 @@ import (
 // FileOrCreate).
 var ErrHostPathType = errors.New("hostPath type check failed")
 
-// hostPathSource returns the host path to bind for a hostPath volume: the
-// path checked against the policy (symlinks resolved), then created if its
-// type says so (DirectoryOrCreate 0755 with its parents, FileOrCreate 0644
-// in an existing directory), then checked against its type, as kubelet does
-// at mount time. Type "" checks nothing. Creation never follows a symlink,
-// so a link placed under an allowed prefix cannot redirect it outside.
-func hostPathSource(v *api.HostPathVolumeSource, policy Policy) (string, error) {
-	p, err := HostPath(v.Path, policy)
-	if err != nil || v.Type == "" {
-		return p, err
+// A Bind is a volume source a pod can influence, a hostPath or a subPath:
+// Open resolves it without letting a link lead out of its root, and the
+// runtime binds the opened file on Target (safepath.Bind) before the
+// container's task is created.
+type Bind struct {
+	// Target is the private mount point the container's mount names.
+	Target string
+
+	container, volume string
+	hostPath          *api.HostPathVolumeSource
+	emptyDir          string
+	subPath           string
+	policy            Policy
+}
+
+// Open opens the source: a hostPath checked against the policy, created
+// if its type says so (DirectoryOrCreate 0755 with its parents,
+// FileOrCreate 0644 in an existing directory) and checked against its type
+// on the opened file, as kubelet does at mount time; then the subPath below
+// it, made as a directory inside an emptyDir as Kubernetes does. No step
+// follows a link placed or swapped in by a container out of the volume or
+// out of the allowed prefixes.
+func (b Bind) Open() (*os.File, error) {
+	wrap := func(err error) error {
+		return fmt.Errorf("container %q: volume %q: %w", b.container, b.volume, err)
 	}
-	fail := func(format string, args ...any) error {
-		return fmt.Errorf("hostPath %s (type %s): %w: %s", v.Path, v.Type, ErrHostPathType, fmt.Sprintf(format, args...))
-	}
-	fi, err := os.Lstat(p)
-	if errors.Is(err, fs.ErrNotExist) && (v.Type == "DirectoryOrCreate" || v.Type == "FileOrCreate") {
-		if err := create(p, v.Type == "FileOrCreate"); err != nil {
-			return "", fail("creating it: %v", err)
-		}
-		// Checked again now it exists: what was created is what is mounted.
-		if p, err = HostPath(v.Path, policy); err != nil {
-			return "", err
-		}
-		fi, err = os.Lstat(p)
-	}
-	if errors.Is(err, fs.ErrNotExist) {
-		return "", fail("it does not exist")
+	var root *os.File
+	var err error
+	if b.hostPath != nil {
+		root, err = openHostPath(b.hostPath, b.policy)
+	} else {
+		root, err = safepath.OpenRoot(b.emptyDir)
 	}
 	if err != nil {
-		return "", fail("%v", err)
+		return nil, wrap(err)
+	}
+	if b.subPath == "" {
+		return root, nil
+	}
+	defer root.Close()
+	create := safepath.NoCreate
+	if b.hostPath == nil {
+		create = safepath.Dirs
+	}
+	f, err := safepath.Open(root, b.subPath, safepath.Beneath, create)
+	if errors.Is(err, safepath.ErrEscape) {
+		return nil, wrap(fmt.Errorf("subPath %q: %w: it leaves the volume (%v)", b.subPath, ErrForbidden, err))
+	}
+	if err != nil {
+		return nil, wrap(fmt.Errorf("subPath %q: %w", b.subPath, err))
+	}
+	return f, nil
+}
+
+// openHostPath opens a hostPath volume's path as checked against the policy
+// (symlinks resolved), walking it from / without following any link: one
+// found now was swapped in since the check.
+func openHostPath(v *api.HostPathVolumeSource, policy Policy) (*os.File, error) {
+	p, err := HostPath(v.Path, policy)
+	if err != nil {
+		return nil, err
+	}
+	fail := func(format string, args ...any) error {
+		typ := v.Type
+		if typ == "" {
+			typ = `""`
+		}
+		return fmt.Errorf("hostPath %s (type %s): %w: %s", v.Path, typ, ErrHostPathType, fmt.Sprintf(format, args...))
+	}
+	root, err := safepath.OpenRoot("/")
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	create := safepath.NoCreate
+	switch v.Type {
+	case "DirectoryOrCreate":
+		create = safepath.Dirs
+	case "FileOrCreate":
+		create = safepath.File
+	}
+	f, err := safepath.Open(root, strings.TrimPrefix(p, "/"), safepath.NoLinks, create)
+	switch {
+	case errors.Is(err, safepath.ErrEscape):
+		return nil, fmt.Errorf("hostPath %s: %w: a symbolic link appeared on its path (%v)", v.Path, ErrForbidden, err)
+	case errors.Is(err, fs.ErrNotExist) && create == safepath.File:
+		return nil, fail("directory %s does not exist", filepath.Dir(p))
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fail("it does not exist")
+	case err != nil && create != safepath.NoCreate:
+		return nil, fail("creating it: %v", err)
+	case err != nil:
+		return nil, fail("%v", err)
+	}
+	if v.Type == "" {
+		return f, nil
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fail("%v", err)
 	}
 	want := map[string]fs.FileMode{
 		"DirectoryOrCreate": fs.ModeDir, "Directory": fs.ModeDir,
@@ -55,9 +125,10 @@ func hostPathSource(v *api.HostPathVolumeSource, policy Policy) (string, error) 
 		"Socket": fs.ModeSocket, "CharDevice": fs.ModeDevice | fs.ModeCharDevice, "BlockDevice": fs.ModeDevice,
 	}[v.Type]
 	if got := fi.Mode().Type(); got != want {
-		return "", fail("it is %s, not %s", kind(got), kind(want))
+		f.Close()
+		return nil, fail("it is %s, not %s", kind(got), kind(want))
 	}
-	return p, nil
+	return f, nil
 }
 
 // kind names a file type.
@@ -79,57 +150,4 @@ func kind(t fs.FileMode) string {
 		return "a symbolic link"
 	}
 	return "of type " + t.String()
-}
-
-// create makes the directory p, with its missing parents, or the empty file
-// p in an existing directory. p is absolute and clean; it is walked from /
-// one component at a time without following symlinks, so none placed
-// since p was resolved can lead the creation elsewhere.
-func create(p string, file bool) error {
-	parts := strings.Split(strings.TrimPrefix(p, "/"), "/")
-	dirs := parts
-	if file {
-		dirs = parts[:len(parts)-1]
-	}
-	const dirFlags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
-	fd, err := unix.Open("/", dirFlags, 0)
-	if err != nil {
-		return err
-	}
-	defer func() { unix.Close(fd) }()
-	at := "/"
-	for _, name := range dirs {
-		next, err := unix.Openat(fd, name, dirFlags, 0)
-		if errors.Is(err, unix.ENOENT) && !file {
-			if err = unix.Mkdirat(fd, name, 0o755); err == nil || errors.Is(err, unix.EEXIST) {
-				next, err = unix.Openat(fd, name, dirFlags, 0)
-				if err == nil {
-					err = unix.Fchmod(next, 0o755) // whatever the umask
-				}
-			}
-		}
-		at = filepath.Join(at, name)
-		switch {
-		case errors.Is(err, unix.ENOENT) && file:
-			return fmt.Errorf("directory %s does not exist", at)
-		case errors.Is(err, unix.ELOOP):
-			return fmt.Errorf("%s is a symbolic link", at)
-		case err != nil:
-			return &fs.PathError{Op: "open", Path: at, Err: err}
-		}
-		unix.Close(fd)
-		fd = next
-	}
-	if !file {
-		return nil
-	}
-	f, err := unix.Openat(fd, parts[len(parts)-1], unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
-	if errors.Is(err, unix.EEXIST) {
-		return nil // created meanwhile: its type is checked next
-	}
-	if err != nil {
-		return &fs.PathError{Op: "create", Path: p, Err: err}
-	}
-	defer unix.Close(f)
-	return unix.Fchmod(f, 0o644)
 }

@@ -59,7 +59,7 @@ func TestHostPathType(t *testing.T) {
 		created   fs.FileMode // the mode of a created path (with its type)
 	}{
 		{at("dir"), "", "", false, 0},
-		{at("missing"), "", "", false, 0}, // no type, no check
+		{at("missing"), "", "it does not exist", false, 0}, // no type: nothing made, and no bind of a missing path
 		{at("dir"), "Directory", "", false, 0},
 		{at("inside"), "Directory", "", false, 0},
 		{at("file"), "Directory", "it is a regular file, not a directory", false, 0},
@@ -105,7 +105,11 @@ func TestHostPathType(t *testing.T) {
 		name := strings.TrimPrefix(tt.path, root) + " " + tt.typ
 		t.Run(name, func(t *testing.T) {
 			_, statErr := os.Lstat(tt.path)
-			p, err := hostPathSource(&api.HostPathVolumeSource{Path: tt.path, Type: tt.typ}, policy)
+			f, err := openHostPath(&api.HostPathVolumeSource{Path: tt.path, Type: tt.typ}, policy)
+			if f != nil {
+				defer f.Close()
+			}
+			p := tt.path
 			switch {
 			case tt.forbidden:
 				if !errors.Is(err, ErrForbidden) {
@@ -118,7 +122,11 @@ func TestHostPathType(t *testing.T) {
 				}
 				return
 			case tt.want != "":
-				want := "hostPath " + tt.path + " (type " + tt.typ + "): hostPath type check failed: "
+				typ := tt.typ
+				if typ == "" {
+					typ = `""`
+				}
+				want := "hostPath " + tt.path + " (type " + typ + "): hostPath type check failed: "
 				if !errors.Is(err, ErrHostPathType) || !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), tt.want) {
 					t.Fatalf("err = %v\nwant %s...%s", err, want, tt.want)
 				}
@@ -144,24 +152,30 @@ func TestHostPathType(t *testing.T) {
 					t.Errorf("%s existed before", tt.path)
 				}
 			}
-			if tt.path == at("inside") && p != at("dir") {
-				t.Errorf("source = %s, want the link resolved to %s", p, at("dir"))
+			if tt.path == at("inside") && !sameFile(t, f, at("dir")) {
+				t.Errorf("source = %s, want the link resolved to %s", f.Name(), at("dir"))
 			}
 		})
 	}
 }
 
-// TestHostPathTypeMount: a type mismatch refuses the container, naming the
-// volume, the path and the type.
+// TestHostPathTypeMount: a hostPath is mounted through its private mount
+// point; a type mismatch refuses the container, naming the volume, the path
+// and the type.
 func TestHostPathTypeMount(t *testing.T) {
 	allowed := t.TempDir()
 	if err := os.WriteFile(filepath.Join(allowed, "file"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	pod := basePod(t, "")
+	policy := Policy{HostPathPrefixes: []string{allowed}}
 	pod.Spec = parsePod(t, podWith("volumeMounts: [{name: h, mountPath: /h}]")+
 		"  volumes: [{name: h, hostPath: {path: "+allowed+"/file, type: Directory}}]\n")
-	_, err := generate(t, pod, busybox, Policy{HostPathPrefixes: []string{allowed}})
+	_, binds, err := Mounts(pod, &pod.Spec.Spec.Containers[0], policy)
+	if err != nil || len(binds) != 1 {
+		t.Fatalf("Mounts: %v, %v", binds, err)
+	}
+	_, err = binds[0].Open()
 	want := `container "c": volume "h": hostPath ` + allowed + `/file (type Directory): hostPath type check failed: it is a regular file, not a directory`
 	if !errors.Is(err, ErrHostPathType) || err.Error() != want {
 		t.Fatalf("err = %v\nwant %s", err, want)
@@ -169,14 +183,33 @@ func TestHostPathTypeMount(t *testing.T) {
 
 	pod.Spec = parsePod(t, podWith("volumeMounts: [{name: h, mountPath: /h}]")+
 		"  volumes: [{name: h, hostPath: {path: "+allowed+"/data/cache, type: DirectoryOrCreate}}]\n")
-	s, err := generate(t, pod, busybox, Policy{HostPathPrefixes: []string{allowed}})
+	s, err := generate(t, pod, busybox, policy)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !hasMount(s, "/h", allowed+"/data/cache") {
+	if !hasMount(s, "/h", pod.BindDir+"/0") {
 		t.Errorf("mounts = %+v", s.Mounts)
 	}
-	if fi, err := os.Stat(allowed + "/data/cache"); err != nil || !fi.IsDir() {
+	_, binds, _ = Mounts(pod, &pod.Spec.Spec.Containers[0], policy)
+	f, err := binds[0].Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if fi, err := os.Stat(allowed + "/data/cache"); err != nil || !fi.IsDir() || !sameFile(t, f, allowed+"/data/cache") {
 		t.Errorf("DirectoryOrCreate: %v", err)
 	}
+}
+
+func sameFile(t *testing.T, f *os.File, p string) bool {
+	t.Helper()
+	a, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return os.SameFile(a, b)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -16,10 +17,15 @@ import (
 	"github.com/outpost-edge/outpost/api"
 )
 
-// Mounts returns the bind mounts of container c: the pod's /etc/hosts and
-// /etc/resolv.conf, then its volume mounts. A hostPath volume must lie under
-// one of policy.HostPathPrefixes once symlinks are resolved.
-func Mounts(pod Pod, c *api.Container, policy Policy) ([]specs.Mount, error) {
+// Mounts returns the mounts of container c: its cgroup, the pod's
+// /etc/hosts and /etc/resolv.conf, then its volume mounts. A source a pod
+// can influence (a hostPath, a subPath) is not mounted by path: it is given
+// as a Bind, to be opened safely and bound on its private mount point before
+// the container's task is created, and the container mounts that point. A
+// hostPath must lie under one of policy.HostPathPrefixes once symlinks are
+// resolved: that is checked here too, so a refusal comes before anything
+// is created.
+func Mounts(pod Pod, c *api.Container, policy Policy) ([]specs.Mount, []Bind, error) {
 	// The container's own cgroup, read-only, as Kubernetes gives it: what
 	// runtimes (Go, the JVM, Node) read to size themselves to their limits.
 	mounts := []specs.Mount{{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup",
@@ -36,34 +42,38 @@ func Mounts(pod Pod, c *api.Container, policy Policy) ([]specs.Mount, error) {
 	for i := range pod.Spec.Spec.Volumes {
 		vols[pod.Spec.Spec.Volumes[i].Name] = &pod.Spec.Spec.Volumes[i]
 	}
-	for _, m := range c.VolumeMounts {
+	var binds []Bind
+	for i, m := range c.VolumeMounts {
 		v, ok := vols[m.Name]
 		if !ok {
-			return nil, fmt.Errorf("container %q: volumeMount %q: no such volume", c.Name, m.Name)
+			return nil, nil, fmt.Errorf("container %q: volumeMount %q: no such volume", c.Name, m.Name)
 		}
-		var src string
+		b := Bind{container: c.Name, volume: v.Name, subPath: m.SubPath, policy: policy}
 		switch {
 		case v.HostPath != nil:
-			p, err := hostPathSource(v.HostPath, policy)
-			if err != nil {
-				return nil, fmt.Errorf("container %q: volume %q: %w", c.Name, v.Name, err)
+			if _, err := HostPath(v.HostPath.Path, policy); err != nil {
+				return nil, nil, fmt.Errorf("container %q: volume %q: %w", c.Name, v.Name, err)
 			}
-			src = p
+			b.hostPath = v.HostPath
 		case v.EmptyDir != nil && pod.VolumeDir != nil:
-			src = pod.VolumeDir(v.Name)
-		default:
-			return nil, fmt.Errorf("container %q: volume %q has no source", c.Name, v.Name)
-		}
-		if m.SubPath != "" {
-			sub, err := subPath(src, m.SubPath, v.EmptyDir != nil)
-			if err != nil {
-				return nil, fmt.Errorf("container %q: volumeMount %q: %w", c.Name, m.Name, err)
+			b.emptyDir = pod.VolumeDir(v.Name)
+			if m.SubPath == "" {
+				// The agent's own directory, which no container can
+				// replace: mounted by path.
+				mounts = append(mounts, bind(b.emptyDir, m.MountPath, m.ReadOnly))
+				continue
 			}
-			src = sub
+		default:
+			return nil, nil, fmt.Errorf("container %q: volume %q has no source", c.Name, v.Name)
 		}
-		mounts = append(mounts, bind(src, m.MountPath, m.ReadOnly))
+		if pod.BindDir == "" {
+			return nil, nil, fmt.Errorf("container %q: volumeMount %q: no directory for its mount point", c.Name, m.Name)
+		}
+		b.Target = filepath.Join(pod.BindDir, strconv.Itoa(i))
+		binds = append(binds, b)
+		mounts = append(mounts, bind(b.Target, m.MountPath, m.ReadOnly))
 	}
-	return mounts, nil
+	return mounts, binds, nil
 }
 
 func bind(src, dst string, readOnly bool) specs.Mount {
@@ -118,30 +128,6 @@ func resolveExisting(p string) (string, error) {
 		rest = append([]string{filepath.Base(at)}, rest...)
 		at = parent
 	}
-}
-
-// subPath resolves sub inside the volume root and refuses an escape through
-// "..", or through a symlink placed in the volume by a container. Inside an
-// emptyDir the directory is created, as Kubernetes does.
-func subPath(root, sub string, create bool) (string, error) {
-	p := filepath.Join(root, sub)
-	if create {
-		if err := os.MkdirAll(p, 0o755); err != nil {
-			return "", err
-		}
-	}
-	resolved, err := filepath.EvalSymlinks(p)
-	if err != nil {
-		return "", err
-	}
-	rootResolved, err := filepath.EvalSymlinks(root)
-	if err != nil {
-		return "", err
-	}
-	if resolved != rootResolved && !strings.HasPrefix(resolved, rootResolved+"/") {
-		return "", fmt.Errorf("subPath %q: %w: it leaves the volume", sub, ErrForbidden)
-	}
-	return resolved, nil
 }
 
 // withGID sets the primary group after the user was resolved from the image.

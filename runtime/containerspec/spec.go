@@ -36,6 +36,10 @@ type Pod struct {
 	HostsPath, ResolvConfPath string
 	// VolumeDir returns the host directory of an emptyDir volume.
 	VolumeDir func(name string) string
+	// BindDir is the container's private directory of mount points for
+	// the sources bound by a Bind (<pod dir>/subpaths/<container id>): no
+	// container can write it.
+	BindDir string
 	// CgroupParent is the pod's cgroup path ("/outpost/pod<uid>").
 	CgroupParent string
 	// CgroupV2 says the host's cgroups are unified (v2): unprivileged
@@ -70,7 +74,7 @@ func Options(pod Pod, c *api.Container, image ocispec.ImageConfig, policy Policy
 	if err != nil {
 		return nil, err
 	}
-	mounts, err := Mounts(pod, c, policy)
+	mounts, _, err := Mounts(pod, c, policy)
 	if err != nil {
 		return nil, err
 	}

@@ -58,7 +58,7 @@ func generate(t *testing.T, pod Pod, image ocispec.ImageConfig, policy Policy) (
 func basePod(t *testing.T, container string) Pod {
 	return Pod{Spec: parsePod(t, podWith(container)), NetNSPath: "/run/outpost/netns/x", HostsPath: "/pods/x/hosts",
 		ResolvConfPath: "/pods/x/resolv.conf", CgroupParent: "/outpost/podx",
-		VolumeDir: func(name string) string { return "/pods/x/volumes/" + name }}
+		VolumeDir: func(name string) string { return "/pods/x/volumes/" + name }, BindDir: "/pods/x/subpaths/c1"}
 }
 
 func TestDefaults(t *testing.T) {
@@ -260,20 +260,54 @@ func TestHostPathPolicy(t *testing.T) {
 	}
 }
 
-func TestSubPathEscape(t *testing.T) {
-	vol := t.TempDir()
-	if err := os.Symlink("/etc", filepath.Join(vol, "link")); err != nil {
+// TestSubPath: a subPath is given as a Bind on the container's private
+// mount point; opening it refuses an escape through a link or "..", and
+// makes the directory inside an emptyDir. The shapes of links and the race
+// are in runtime/safepath; the race with real containers in runtime.
+func TestSubPath(t *testing.T) {
+	vols := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(vols, "v"), 0o777); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := subPath(vol, "link", false); !errors.Is(err, ErrForbidden) {
-		t.Errorf("symlink escape: err = %v", err)
+	if err := os.Symlink("/etc", filepath.Join(vols, "v", "link")); err != nil {
+		t.Fatal(err)
 	}
-	if _, err := subPath(vol, "../..", false); !errors.Is(err, ErrForbidden) {
-		t.Errorf("dot-dot escape: err = %v", err)
+	if err := os.Symlink("../..", filepath.Join(vols, "v", "up")); err != nil {
+		t.Fatal(err)
 	}
-	p, err := subPath(vol, "a/b", true)
-	if err != nil || !strings.HasSuffix(p, "/a/b") {
-		t.Errorf("subPath a/b = %q, %v", p, err)
+	open := func(sub string) (*os.File, []specs.Mount, error) {
+		pod := basePod(t, "")
+		pod.VolumeDir = func(name string) string { return filepath.Join(vols, name) }
+		pod.Spec = parsePod(t, podWith("volumeMounts: [{name: v, mountPath: /all}, {name: v, mountPath: /sub, subPath: '"+sub+"'}]")+
+			"  volumes: [{name: v, emptyDir: {}}]\n")
+		mounts, binds, err := Mounts(pod, &pod.Spec.Spec.Containers[0], Policy{})
+		if err != nil || len(binds) != 1 {
+			t.Fatalf("Mounts: %v, %v", binds, err)
+		}
+		f, err := binds[0].Open()
+		return f, mounts, err
+	}
+	for _, sub := range []string{"link", "link/passwd", "up", "up/etc"} {
+		if f, _, err := open(sub); !errors.Is(err, ErrForbidden) || !strings.Contains(err.Error(), "it leaves the volume") {
+			t.Errorf("subPath %q: err = %v, want ErrForbidden", sub, err)
+			if f != nil {
+				f.Close()
+			}
+		}
+	}
+	f, mounts, err := open("a/b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if !sameFile(t, f, filepath.Join(vols, "v/a/b")) {
+		t.Errorf("subPath a/b opened %s", f.Name())
+	}
+	// The whole volume is mounted by path (the agent's own directory), the
+	// subPath through the private mount point, never by its path.
+	if !slices.ContainsFunc(mounts, func(m specs.Mount) bool { return m.Destination == "/all" && m.Source == filepath.Join(vols, "v") }) ||
+		!slices.ContainsFunc(mounts, func(m specs.Mount) bool { return m.Destination == "/sub" && m.Source == "/pods/x/subpaths/c1/1" }) {
+		t.Errorf("mounts = %+v", mounts)
 	}
 }
 

@@ -24,6 +24,12 @@ func (d Dir) ResolvConf() string        { return filepath.Join(string(d), "resol
 func (d Dir) Volume(name string) string { return filepath.Join(string(d), "volumes", name) }
 func (d Dir) Logs() string              { return filepath.Join(string(d), "logs") }
 
+// Subpaths holds, in a directory per container ID, the private mount
+// points of the volume sources containers are given by descriptor
+// (runtime/safepath). Nothing may be removed below it recursively while
+// something is mounted there.
+func (d Dir) Subpaths() string { return filepath.Join(string(d), "subpaths") }
+
 // ContainerLog is the log file of one start (attempt) of a container:
 // logs/<container>/<attempt>.log, so the previous attempt's log stays readable.
 func (d Dir) ContainerLog(c string, attempt int) string {

@@ -1,0 +1,159 @@
+package runtime_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/outpost-edge/outpost/runtime"
+	"github.com/outpost-edge/outpost/runtime/containerspec"
+)
+
+// subPathPod: "flip" keeps turning the entry x of the shared emptyDir from a
+// directory into a link to a host directory outside the pod and back (the
+// attack of CVE-2017-1002101 / CVE-2021-25741); "probe" mounts x by subPath
+// and says whether it sees the host directory's marker.
+func subPathPod(outside string) string {
+	return `apiVersion: v1
+kind: Pod
+metadata: {name: subpath}
+spec:
+  hostNetwork: true
+  restartPolicy: Never
+  volumes: [{name: shared, emptyDir: {}}]
+  containers:
+  - name: flip
+    image: IMAGE
+    imagePullPolicy: Never
+    command: ["sh", "-c", "cd /shared && while :; do mkdir x; sleep 0.$((RANDOM % 4)); rm -rf x; ln -s ` + outside + ` x; sleep 0.0$((RANDOM % 10)); rm x; done"]
+    volumeMounts: [{name: shared, mountPath: /shared}]
+  - name: probe
+    image: IMAGE
+    imagePullPolicy: Never
+    command: ["sh", "-c", "if [ -e /mnt/marker ]; then echo ESCAPED; else echo inside; fi; touch /mnt/written 2>/dev/null; exit 0"]
+    volumeMounts: [{name: shared, mountPath: /mnt, subPath: x}]
+`
+}
+
+// TestSubPathRace starts the probe again and again while the flipper runs:
+// each start either mounts the directory or is refused (the link was there
+// when it was opened); none may mount the host directory or write into it.
+func TestSubPathRace(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	events := e.rt.Events(ctx)
+	outside := t.TempDir()
+	if err := os.WriteFile(filepath.Join(outside, "marker"), []byte("host"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := pod(t, subPathPod(outside))
+	ref := runtime.PodRef{Source: "static", Name: p.Metadata.Name, UID: newUID()}
+	sb, err := e.rt.EnsureSandbox(ctx, p, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.rt.StartContainer(ctx, runtime.StartRequest{Pod: p, Ref: ref, Sandbox: sb, Container: &p.Spec.Containers[0]}); err != nil {
+		t.Fatal(err)
+	}
+	const attempts = 60
+	var mounted, refused, other int
+	for i := range attempts {
+		s, err := e.rt.StartContainer(ctx, runtime.StartRequest{Pod: p, Ref: ref, Sandbox: sb, Container: &p.Spec.Containers[1], Attempt: i})
+		switch {
+		case errors.Is(err, containerspec.ErrForbidden):
+			refused++
+			continue
+		case err != nil:
+			// The entry was absent or half made at that moment (no such
+			// file, not a directory): refused too, for another reason.
+			other++
+			t.Logf("attempt %d: %v", i, err)
+			continue
+		}
+		if exit := waitExit(t, events, s.ID, 60*time.Second); exit.Code != 0 {
+			t.Fatalf("attempt %d: probe exited %+v: %s", i, exit, readLog(t, s.LogPath))
+		}
+		log := readLog(t, s.LogPath)
+		if strings.Contains(log, "ESCAPED") {
+			t.Fatalf("attempt %d: the probe's subPath mount showed the host directory %s", i, outside)
+		}
+		if !strings.Contains(log, "inside") {
+			t.Fatalf("attempt %d: log %q", i, log)
+		}
+		mounted++
+	}
+	t.Logf("%d attempts: %d mounted the directory, %d refused as leaving the volume, %d failed otherwise; 0 escapes", attempts, mounted, refused, other)
+	if _, err := os.Stat(filepath.Join(outside, "written")); err == nil {
+		t.Fatal("a probe wrote into the host directory")
+	}
+	if mounted == 0 || refused+other == 0 {
+		t.Fatalf("the race was not exercised (%d mounted, %d refused)", mounted, refused+other)
+	}
+	// Nothing stays mounted on the host once the tasks exist.
+	assertNoMounts(t, filepath.Join(sb.Dir, "subpaths"))
+}
+
+// TestSubPathAtRest: each shape of link a container can leave in a volume
+// is refused with ErrForbidden, naming the subPath; a link that stays
+// inside is followed; nothing stays mounted on the host.
+func TestSubPathAtRest(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	events := e.rt.Events(ctx)
+	outside := t.TempDir()
+	doc := func(sub string) string {
+		return `apiVersion: v1
+kind: Pod
+metadata: {name: atrest}
+spec:
+  hostNetwork: true
+  restartPolicy: Never
+  volumes: [{name: shared, emptyDir: {}}]
+  containers:
+  - name: probe
+    image: IMAGE
+    imagePullPolicy: Never
+    command: ["sh", "-c", "ls /mnt"]
+    volumeMounts: [{name: shared, mountPath: /mnt, subPath: '` + sub + `'}]
+`
+	}
+	p := pod(t, doc("x"))
+	ref := runtime.PodRef{Source: "static", Name: p.Metadata.Name, UID: newUID()}
+	sb, err := e.rt.EnsureSandbox(ctx, p, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vol := filepath.Join(sb.Dir, "volumes", "shared")
+	for name, target := range map[string]string{"root": "/", "outside": outside, "up": "..", "deep": "a/../../..", "in": "a", "loop": "loop"} {
+		if err := os.Symlink(target, filepath.Join(vol, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(vol, "a/in-a"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i, sub := range []string{"root", "root/etc", "outside", "up", "up/volumes", "deep", "loop", "in", "in/in-a"} {
+		p := pod(t, doc(sub))
+		s, err := e.rt.StartContainer(ctx, runtime.StartRequest{Pod: p, Ref: ref, Sandbox: sb, Container: &p.Spec.Containers[0], Attempt: i})
+		if strings.HasPrefix(sub, "in") {
+			if err != nil {
+				t.Errorf("subPath %s (inside the volume): %v", sub, err)
+				continue
+			}
+			if exit := waitExit(t, events, s.ID, 60*time.Second); exit.Code != 0 {
+				t.Errorf("subPath %s: exit %+v", sub, exit)
+			}
+			continue
+		}
+		if !errors.Is(err, containerspec.ErrForbidden) || !strings.Contains(err.Error(), `subPath "`+sub+`"`) {
+			t.Errorf("subPath %s: err = %v, want ErrForbidden naming it", sub, err)
+		}
+	}
+	assertNoMounts(t, filepath.Join(sb.Dir, "subpaths"))
+}
