@@ -180,6 +180,7 @@ func (r *Runtime) specPod(req StartRequest, id string) containerspec.Pod {
 		BindDir:        filepath.Join(dir.Subpaths(), id),
 		CgroupParent:   "/outpost/pod" + req.Ref.UID,
 		CgroupV2:       r.cgroupV2,
+		PidsLimit:      r.cfg.PidsLimit,
 	}
 }
 
@@ -214,7 +215,14 @@ func (r *Runtime) newTask(ctx context.Context, cont client.Container, req StartR
 			return nil, fmt.Errorf("container %q: %w", req.Container.Name, err)
 		}
 	}
-	return cont.NewTask(ctx, r.logCreator(logPath))
+	task, err := cont.NewTask(ctx, r.logCreator(logPath))
+	if err == nil {
+		// runc made the pod's cgroup with its first container.
+		if err := r.limitPodPids(req.Ref.UID); err != nil {
+			r.log.Warn().Err(err).Str("pod", req.Ref.Name).Msg("setting the pod's pids limit")
+		}
+	}
+	return task, err
 }
 
 func imageConfig(ctx context.Context, img client.Image, out *ocispec.Image) error {

@@ -15,6 +15,7 @@ import (
 	"github.com/outpost-edge/outpost/api"
 	"github.com/outpost-edge/outpost/internal/testenv"
 	"github.com/outpost-edge/outpost/runtime"
+	"github.com/outpost-edge/outpost/runtime/containerspec"
 	"github.com/outpost-edge/outpost/runtime/testimage"
 )
 
@@ -45,7 +46,9 @@ func newEnv(t testing.TB, mutate func(*runtime.Config)) *env {
 	if _, err := testimage.Build(filepath.Join(data, "images"), testImage); err != nil {
 		t.Fatal(err)
 	}
-	cfg := runtime.Config{DataDir: data, StateDir: state,
+	// Most tests run hostNetwork pods (no CNI needed); the refusal is
+	// tested with the policy off.
+	cfg := runtime.Config{DataDir: data, StateDir: state, Policy: containerspec.Policy{AllowHostNetwork: true},
 		Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)}
 	if mutate != nil {
 		mutate(&cfg)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/outpost-edge/outpost/api"
 	"github.com/outpost-edge/outpost/runtime"
+	"github.com/outpost-edge/outpost/runtime/containerspec"
 )
 
 // childEnv makes the test binary act as an agent process: it starts the
@@ -24,7 +25,7 @@ const childEnv = "OUTPOST_TEST_CHILD_AGENT"
 func runChildAgent() {
 	fail := func(err error) { fmt.Println("ERROR", err); os.Exit(1) }
 	ctx := context.Background()
-	rt, err := runtime.New(ctx, runtime.Config{DataDir: os.Getenv("DATA"), StateDir: os.Getenv("STATE")})
+	rt, err := runtime.New(ctx, runtime.Config{DataDir: os.Getenv("DATA"), StateDir: os.Getenv("STATE"), Policy: containerspec.Policy{AllowHostNetwork: true}})
 	if err != nil {
 		fail(err)
 	}

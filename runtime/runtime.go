@@ -39,8 +39,12 @@ type Config struct {
 	ContainerdAddress string
 	// ShimPath is the binary containerd runs as the shim (default: this executable).
 	ShimPath string
-	// Policy says whether privileged containers and which hostPaths are allowed.
+	// Policy says whether privileged containers, host networking and which
+	// hostPaths are allowed.
 	Policy containerspec.Policy
+	// PidsLimit caps the processes of each pod's cgroup, and of each
+	// container's, as kubelet's podPidsLimit; 0 or less sets none.
+	PidsLimit int64
 	// Logs sizes each container's log files.
 	Logs logs.Options
 	// Network configures pod networking; nil means host networking only

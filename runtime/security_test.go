@@ -92,7 +92,7 @@ func TestRunAsNonRootNamedUser(t *testing.T) {
 		t.Run(tt.user, func(t *testing.T) {
 			image := cfg.Config
 			image.User = tt.user
-			opts, err := containerspec.Options(containerspec.Pod{Spec: p}, &p.Spec.Containers[0], image, containerspec.Policy{})
+			opts, err := containerspec.Options(containerspec.Pod{Spec: p}, &p.Spec.Containers[0], image, e.cfg.Policy)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -89,6 +89,9 @@ type Pods struct {
 	BackoffInitial time.Duration `yaml:"backoffInitial"`
 	BackoffMax     time.Duration `yaml:"backoffMax"`
 	BackoffReset   time.Duration `yaml:"backoffReset"`
+	// PidsLimit caps the processes of each pod (and of each of its
+	// containers), as kubelet's podPidsLimit; -1 sets no limit.
+	PidsLimit int64 `yaml:"pidsLimit"`
 }
 
 // Containerd says which containerd runs the containers.
@@ -105,6 +108,8 @@ type Containerd struct {
 type Runtime struct {
 	// AllowPrivileged lets pods run privileged containers.
 	AllowPrivileged bool `yaml:"allowPrivileged"`
+	// AllowHostNetwork lets pods use the node's network namespace.
+	AllowHostNetwork bool `yaml:"allowHostNetwork"`
 	// HostPathPrefixes are the host directories hostPath volumes may use;
 	// empty turns hostPath off.
 	HostPathPrefixes []string `yaml:"hostPathPrefixes"`
@@ -176,7 +181,7 @@ func Default() Config {
 		Containerd: Containerd{StateDir: "/run/outpost"},
 		Runtime:    Runtime{LogMaxSize: "10Mi", LogMaxFiles: 5},
 		Images:     Images{GCHighPercent: 85, GCLowPercent: 80},
-		Pods:       Pods{BackoffInitial: 10 * time.Second, BackoffMax: 5 * time.Minute, BackoffReset: 10 * time.Minute},
+		Pods:       Pods{BackoffInitial: 10 * time.Second, BackoffMax: 5 * time.Minute, BackoffReset: 10 * time.Minute, PidsLimit: 1024},
 		Node: Node{MaxPods: 110, ReservedCPU: api.MustParseQuantity("100m"), ReservedMemory: api.MustParseQuantity("128Mi"),
 			EvictionHard: []string{"memory.available<100Mi", "nodefs.available<10%", "nodefs.inodesFree<5%", "pid.available<5%"}},
 		MQTT: mqttlink.DefaultConfig(),
@@ -296,6 +301,9 @@ func (c *Config) Validate() error {
 	}
 	if p := c.Pods; p.BackoffInitial <= 0 || p.BackoffMax < p.BackoffInitial || p.BackoffReset <= 0 {
 		bad("pods.backoffInitial", "backoffInitial must be positive, backoffMax at least backoffInitial, backoffReset positive")
+	}
+	if l := c.Pods.PidsLimit; l != -1 && l < 16 {
+		bad("pods.pidsLimit", "must be at least 16, or -1 for no limit (%d)", l)
 	}
 	return errors.Join(errs...)
 }

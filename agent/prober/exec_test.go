@@ -16,6 +16,7 @@ import (
 	"github.com/outpost-edge/outpost/api"
 	"github.com/outpost-edge/outpost/internal/testenv"
 	"github.com/outpost-edge/outpost/runtime"
+	"github.com/outpost-edge/outpost/runtime/containerspec"
 	"github.com/outpost-edge/outpost/runtime/testimage"
 )
 
@@ -44,7 +45,7 @@ func startContainer(t *testing.T, command string) (*runtime.Runtime, string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	rt, err := runtime.New(ctx, runtime.Config{DataDir: data, StateDir: state,
+	rt, err := runtime.New(ctx, runtime.Config{DataDir: data, StateDir: state, Policy: containerspec.Policy{AllowHostNetwork: true},
 		Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)})
 	if err != nil {
 		t.Fatalf("runtime.New: %v", err)

@@ -145,10 +145,12 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 		DataDir:           cfg.DataDir,
 		StateDir:          cfg.Containerd.StateDir,
 		ContainerdAddress: cfg.Containerd.Address,
-		Policy:            containerspec.Policy{AllowPrivileged: cfg.Runtime.AllowPrivileged, HostPathPrefixes: cfg.Runtime.HostPathPrefixes},
-		Logs:              logs.Options{MaxSize: logMax, MaxFiles: cfg.Runtime.LogMaxFiles},
-		Network:           runtime.CNI(network),
-		Logger:            log,
+		Policy: containerspec.Policy{AllowPrivileged: cfg.Runtime.AllowPrivileged, AllowHostNetwork: cfg.Runtime.AllowHostNetwork,
+			HostPathPrefixes: cfg.Runtime.HostPathPrefixes},
+		PidsLimit: cfg.Pods.PidsLimit,
+		Logs:      logs.Options{MaxSize: logMax, MaxFiles: cfg.Runtime.LogMaxFiles},
+		Network:   runtime.CNI(network),
+		Logger:    log,
 	})
 	if err != nil {
 		return err

@@ -22,6 +22,10 @@ var ErrForbidden = errors.New("forbidden by node policy")
 // Policy is what the node's configuration allows.
 type Policy struct {
 	AllowPrivileged bool
+	// AllowHostNetwork lets pods use the node's network namespace
+	// (hostNetwork), where a container with the default NET_RAW sees and
+	// forges the node's traffic.
+	AllowHostNetwork bool
 	// HostPathPrefixes are the host directories hostPath volumes may use;
 	// empty means hostPath is off.
 	HostPathPrefixes []string
@@ -42,6 +46,9 @@ type Pod struct {
 	BindDir string
 	// CgroupParent is the pod's cgroup path ("/outpost/pod<uid>").
 	CgroupParent string
+	// PidsLimit caps the processes of each container (the pod as a whole
+	// is capped by the runtime); 0 or less sets no limit.
+	PidsLimit int64
 	// CgroupV2 says the host's cgroups are unified (v2): unprivileged
 	// containers then get a cgroup namespace of their own, so their cgroup
 	// is the root of the /sys/fs/cgroup they see.
@@ -60,6 +67,9 @@ func Options(pod Pod, c *api.Container, image ocispec.ImageConfig, policy Policy
 		sc = &api.SecurityContext{}
 	}
 	privileged := sc.Privileged != nil && *sc.Privileged
+	if pod.Spec.Spec.HostNetwork && !policy.AllowHostNetwork {
+		return nil, fmt.Errorf("container %q: hostNetwork: %w (set runtime.allowHostNetwork)", c.Name, ErrForbidden)
+	}
 	if privileged && !policy.AllowPrivileged {
 		return nil, fmt.Errorf("container %q: privileged: %w (set runtime.allowPrivileged)", c.Name, ErrForbidden)
 	}
@@ -95,6 +105,9 @@ func Options(pod Pod, c *api.Container, image ocispec.ImageConfig, policy Policy
 		opts = append(opts, oci.WithRootFSReadonly())
 	}
 	opts = append(opts, resourceOpts(c)...)
+	if pod.PidsLimit > 0 {
+		opts = append(opts, oci.WithPidsLimit(pod.PidsLimit))
+	}
 	if pod.CgroupParent != "" {
 		opts = append(opts, oci.WithCgroup(pod.CgroupParent+"/"+c.Name))
 	}

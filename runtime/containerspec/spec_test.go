@@ -194,7 +194,11 @@ func TestContainerSettings(t *testing.T) {
 func TestHostNetwork(t *testing.T) {
 	pod := basePod(t, "")
 	pod.Spec.Spec.HostNetwork = true
-	s, err := generate(t, pod, busybox, Policy{})
+	_, err := generate(t, pod, busybox, Policy{AllowPrivileged: true})
+	if !errors.Is(err, ErrForbidden) || err.Error() != `container "c": hostNetwork: forbidden by node policy (set runtime.allowHostNetwork)` {
+		t.Fatalf("hostNetwork without runtime.allowHostNetwork: err = %v", err)
+	}
+	s, err := generate(t, pod, busybox, Policy{AllowHostNetwork: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,6 +209,26 @@ func TestHostNetwork(t *testing.T) {
 	}
 	if !hasMount(s, "/etc/resolv.conf", "/etc/resolv.conf") {
 		t.Errorf("host resolv.conf not mounted: %+v", s.Mounts)
+	}
+}
+
+// TestPidsLimit: each container's cgroup is capped (the pod's is by the
+// runtime); 0 sets no limit.
+func TestPidsLimit(t *testing.T) {
+	pod := basePod(t, "")
+	s, err := generate(t, pod, busybox, Policy{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Linux.Resources != nil && s.Linux.Resources.Pids != nil {
+		t.Errorf("pids limit without one configured: %+v", s.Linux.Resources.Pids)
+	}
+	pod.PidsLimit = 1024
+	if s, err = generate(t, pod, busybox, Policy{}); err != nil {
+		t.Fatal(err)
+	}
+	if s.Linux.Resources.Pids == nil || s.Linux.Resources.Pids.Limit == nil || *s.Linux.Resources.Pids.Limit != 1024 {
+		t.Errorf("pids = %+v, want a limit of 1024", s.Linux.Resources.Pids)
 	}
 }
 
