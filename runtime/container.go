@@ -18,7 +18,6 @@ import (
 	"github.com/outpost-edge/outpost/runtime/containerspec"
 	"github.com/outpost-edge/outpost/runtime/images"
 	"github.com/outpost-edge/outpost/runtime/podfiles"
-	"github.com/outpost-edge/outpost/runtime/safepath"
 )
 
 // StartRequest is one container to create and start in a pod's sandbox.
@@ -185,36 +184,14 @@ func (r *Runtime) specPod(req StartRequest, id string) containerspec.Pod {
 }
 
 // newTask creates the task of container id (runc create: the container's
-// mounts are made). The sources a pod can influence (hostPaths, subPaths)
-// are opened safely and bound on the container's private mount points just
-// before, and unbound right after: the container keeps its own mounts, so
-// nothing stays mounted on the host that a killed agent could leak.
+// mounts are made), with its volume sources bound for that moment only
+// (bindVolumes).
 func (r *Runtime) newTask(ctx context.Context, cont client.Container, req StartRequest, id, logPath string) (client.Task, error) {
-	pod := r.specPod(req, id)
-	_, binds, err := containerspec.Mounts(pod, req.Container, r.cfg.Policy)
+	unbind, err := r.bindVolumes(req, id)
 	if err != nil {
 		return nil, err
 	}
-	unbind := func() {
-		if err := safepath.Unbind(pod.BindDir); err != nil {
-			r.log.Warn().Err(err).Str("container", id).Msg("unmounting the container's volume sources")
-		}
-	}
-	if len(binds) > 0 {
-		unbind() // what an agent killed here left
-		defer unbind()
-	}
-	for _, b := range binds {
-		f, err := b.Open()
-		if err != nil {
-			return nil, err
-		}
-		err = safepath.Bind(f, b.Target)
-		f.Close()
-		if err != nil {
-			return nil, fmt.Errorf("container %q: %w", req.Container.Name, err)
-		}
-	}
+	defer unbind()
 	task, err := cont.NewTask(ctx, r.logCreator(logPath))
 	if err == nil {
 		// runc made the pod's cgroup with its first container.

@@ -91,6 +91,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		cgroupV2: unifiedCgroups(),
 		ios:      map[string]*logIO{},
 	}
+	r.unbindLeftovers()
 	began := time.Now()
 	if cfg.ContainerdAddress != "" {
 		c, err := ctrd.Connect(ctx, cfg.ContainerdAddress)

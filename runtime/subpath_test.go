@@ -11,6 +11,7 @@ import (
 
 	"github.com/outpost-edge/outpost/runtime"
 	"github.com/outpost-edge/outpost/runtime/containerspec"
+	"github.com/outpost-edge/outpost/runtime/safepath"
 )
 
 // subPathPod: "flip" keeps turning the entry x of the shared emptyDir from a
@@ -156,4 +157,32 @@ spec:
 		}
 	}
 	assertNoMounts(t, filepath.Join(sb.Dir, "subpaths"))
+}
+
+// TestSubPathLeftoverUnbound: an agent killed between binding a
+// container's volume sources and creating its task leaves them mounted;
+// the next start unmounts them, and what they showed is untouched.
+func TestSubPathLeftoverUnbound(t *testing.T) {
+	e := newEnv(t, nil)
+	vol := t.TempDir()
+	if err := os.WriteFile(filepath.Join(vol, "keep"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	root, err := safepath.OpenRoot(vol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	target := filepath.Join(e.cfg.DataDir, "pods", newUID(), "subpaths", "c-0", "0")
+	if err := safepath.Bind(root, target); err != nil {
+		t.Fatal(err)
+	}
+	e.restart()
+	assertNoMounts(t, filepath.Join(e.cfg.DataDir, "pods"))
+	if _, err := os.Stat(filepath.Dir(target)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("mount point left: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(vol, "keep")); err != nil {
+		t.Errorf("the bound directory lost its file: %v", err)
+	}
 }
