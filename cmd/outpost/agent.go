@@ -207,7 +207,8 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 	var rules agent.Rules
 	var dumpRules func(context.Context) (string, error)
 	var endpoints func() map[string]localapi.EndpointCount
-	nrCfg := netrules.Config{PodCIDR: cfg.PodCIDR(), BridgeName: cfg.Net.Bridge, LocalhostNodePorts: cfg.Net.LocalhostNodePorts}
+	nrCfg := netrules.Config{PodCIDR: cfg.PodCIDR(), BridgeName: cfg.Net.Bridge, LocalhostNodePorts: cfg.Net.LocalhostNodePorts,
+		ServiceCIDR: serviceCIDR}
 	if nr, err := netrules.New(ctx, nrCfg, log); err != nil {
 		log.Error().Err(err).Msg("service routing is off")
 	} else {
