@@ -196,6 +196,11 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 		Ready:     func(ctx context.Context) error { _, err := rt.Client().Version(ctx); return err },
 		Logger:    log,
 	})
+	// The node reports Ready False with the fix too (nodestatus); say it
+	// once where the operator looks first.
+	if err := nodestatus.CheckCgroups(nodestatus.Host{}); err != nil {
+		log.Error().Err(err).Msg("containers cannot run on this node")
+	}
 	var nodeState atomic.Pointer[api.NodeStatus]
 	first, err := collector.Collect(ctx)
 	if err != nil {
