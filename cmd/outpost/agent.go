@@ -305,6 +305,10 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 		Usage:  nodestatus.CgroupUsage{PodsDir: filepath.Join(cfg.DataDir, "pods"), Layers: rt},
 		Logger: log,
 	})
+	// The node status write every nodeStatusInterval is the watchdog's
+	// sign that the store makes progress (a write that fails still
+	// returns; one stuck in a wedged store does not).
+	storeProgress := newProgress(3 * nodeStatusInterval)
 	go collector.Run(ctx, nodeStatusInterval, func(ns api.NodeStatus) {
 		nodeState.Store(&ns)
 		if b, err := json.Marshal(ns); err == nil {
@@ -312,6 +316,7 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 				log.Error().Err(err).Msg("writing node status")
 			}
 		}
+		storeProgress.done()
 		var running []nodestatus.RunningPod
 		for _, p := range ag.Admitted() {
 			running = append(running, nodestatus.RunningPod{UID: p.UID, Pod: p.Pod})
@@ -340,7 +345,12 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 				case <-ctx.Done():
 				}
 			}()
-			watchdog(ctx, func(ctx context.Context) error { _, err := rt.Client().Version(ctx); return err }, log)
+			watchdog(ctx, []healthCheck{
+				{"containerd", func(ctx context.Context) error { _, err := rt.Client().Version(ctx); return err }},
+				{"reconcile loop", ag.Ping},
+				{"store", storeProgress.check},
+				{"local API", newAPIClient(local.Socket()).answers},
+			}, log)
 		case <-ctx.Done():
 		}
 	}()
