@@ -84,7 +84,7 @@ func New(opts Options) *Agent {
 		rules: opts.Rules, alloc: opts.Allocator, servicesWake: make(chan struct{}, 1),
 		starts:  make(chan struct{}, max(2, 2*goruntime.NumCPU())),
 		rec:     &recorder{store: opts.Store, log: log, clock: opts.Clock},
-		status:  newStatusManager(opts.Store, log),
+		status:  newStatusManager(opts.Store, log, opts.Clock),
 		workers: map[string]*podWorker{}, byID: map[string]*podWorker{}, conflicts: map[string]bool{}, admitted: map[string]*api.Pod{}, early: map[string]runtime.Event{},
 		ready: make(chan struct{}), pings: make(chan struct{}),
 	}
