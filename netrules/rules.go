@@ -95,6 +95,7 @@ type Rules struct {
 	cache    *endpointCache
 	features []string
 	routeOK  bool       // the service CIDR route is as Config says
+	routeErr string     // why not, as last logged
 	synced   syncRecord // the last successful sync, for Status
 	closed   bool
 
@@ -232,10 +233,13 @@ func (r *Rules) Sync(ctx context.Context, services []api.Service, pods []Pod) er
 		// A route that cannot be set leaves the rules working for every
 		// node with a default route: warn, and try again next sync.
 		err := r.syncServiceRoute(r.cfg.ServiceCIDR)
-		if err != nil {
+		if err != nil && err.Error() != r.routeErr {
 			r.log.Warn().Err(err).Msg("the node's own connections to service VIPs need a default route")
 		}
-		r.routeOK = err == nil
+		r.routeOK, r.routeErr = err == nil, ""
+		if err != nil {
+			r.routeErr = err.Error()
+		}
 	}
 	r.logChanges(r.applied, next, skips)
 	r.applied = next
