@@ -63,6 +63,7 @@ type Agent struct {
 	wg        sync.WaitGroup
 	ready     chan struct{}
 	readyOnce sync.Once
+	pings     chan struct{} // unbuffered, received by Run's loop: see Ping
 }
 
 // New returns an Agent; Run starts it.
@@ -83,9 +84,9 @@ func New(opts Options) *Agent {
 		rules: opts.Rules, alloc: opts.Allocator, servicesWake: make(chan struct{}, 1),
 		starts:  make(chan struct{}, max(2, 2*goruntime.NumCPU())),
 		rec:     &recorder{store: opts.Store, log: log, clock: opts.Clock},
-		status:  newStatusManager(opts.Store, log),
+		status:  newStatusManager(opts.Store, log, opts.Clock),
 		workers: map[string]*podWorker{}, byID: map[string]*podWorker{}, conflicts: map[string]bool{}, admitted: map[string]*api.Pod{}, early: map[string]runtime.Event{},
-		ready: make(chan struct{}),
+		ready: make(chan struct{}), pings: make(chan struct{}),
 	}
 	a.status.onEndpoints = a.endpointsChanged
 	return a
@@ -125,6 +126,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			return nil
 		case <-watch:
 			a.reconcile(ctx, nil)
+		case <-a.pings:
 		case ev, ok := <-events:
 			if !ok {
 				events = nil
@@ -139,6 +141,18 @@ func (a *Agent) Run(ctx context.Context) error {
 			events = a.rt.Events(ctx)
 			a.replayExits(ctx)
 		}
+	}
+}
+
+// Ping returns once Run's loop has come round to answer it, or ctx's error:
+// a loop stuck in a reconcile (or not running) does not answer, which the
+// caller (systemd's watchdog) takes as a wedged agent.
+func (a *Agent) Ping(ctx context.Context) error {
+	select {
+	case a.pings <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("agent loop: %w", ctx.Err())
 	}
 }
 

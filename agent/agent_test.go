@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -284,5 +285,36 @@ func TestAttemptsContinueAfterKeptLogs(t *testing.T) {
 	starts = h.waitStarts(4)
 	if !strings.HasSuffix(starts[3], "-c-8") {
 		t.Fatalf("restarted as %s, want attempt 8", starts[3])
+	}
+}
+
+// TestPingNeedsTheLoop: Ping answers while the reconcile loop turns, and
+// not while it is stuck in a reconcile (here on the agent's lock).
+func TestPingNeedsTheLoop(t *testing.T) {
+	h := newHarness(t)
+	<-h.a.Ready()
+	ping := func(d time.Duration) error {
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		defer cancel()
+		return h.a.Ping(ctx)
+	}
+	if err := ping(10 * time.Second); err != nil {
+		t.Fatalf("Ping of a running loop: %v", err)
+	}
+	h.a.mu.Lock()
+	h.apply(crashPod) // the loop wakes and waits for the lock
+	// The loop may answer a ping or two before it takes the store's wake-up.
+	var err error
+	for range 50 {
+		if err = ping(300 * time.Millisecond); err != nil {
+			break
+		}
+	}
+	h.a.mu.Unlock()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Ping of a stuck loop = %v, want DeadlineExceeded", err)
+	}
+	if err := ping(10 * time.Second); err != nil {
+		t.Fatalf("Ping after the loop came unstuck: %v", err)
 	}
 }

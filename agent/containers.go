@@ -93,7 +93,9 @@ func (w *podWorker) adopt(obs []runtime.Observed) {
 
 // startContainer starts a container's next attempt, unless its crash-loop
 // backoff says to wait.
-func (w *podWorker) startContainer(ctx context.Context, c *api.Container, st *ctrState) {
+// It waits (a start slot, the image) under work, which a delete or a spec
+// change cancels; what outlives the sync (probes) hangs off ctx.
+func (w *podWorker) startContainer(ctx, work context.Context, c *api.Container, st *ctrState) {
 	now := w.a.clock.Now()
 	if now.Before(st.notBefore) {
 		st.waitingBackoff = true
@@ -130,16 +132,16 @@ func (w *podWorker) startContainer(ctx context.Context, c *api.Container, st *ct
 	st.waitReason, st.waitMessage = "ContainerCreating", ""
 	w.publish()
 
-	release, err := w.a.acquireStart(ctx)
+	release, err := w.a.acquireStart(work)
 	if err != nil {
 		return
 	}
-	started, err := w.a.rt.StartContainer(ctx, runtime.StartRequest{
+	started, err := w.a.rt.StartContainer(work, runtime.StartRequest{
 		Pod: w.pod, Ref: w.ref, Sandbox: w.sandbox, Container: c, Init: st.init, Attempt: st.attempt,
 	})
 	release()
 	if err != nil {
-		if ctx.Err() != nil {
+		if work.Err() != nil {
 			return
 		}
 		st.waitReason = images.Reason(err)

@@ -42,6 +42,12 @@ type fakeRuntime struct {
 	// container; nil: every exec succeeds.
 	execCode func(id string, cmd []string) int
 	execs    []string // container IDs exec'd in, in order
+	// blockImage makes a start of that image wait for its context (a pull
+	// that hangs), announcing the pod uid on blocked; cancelled counts
+	// the starts so ended. Set before the agent runs.
+	blockImage string
+	blocked    chan string
+	cancelled  atomic.Int32
 }
 
 type removedPod struct {
@@ -68,7 +74,14 @@ func (f *fakeRuntime) EnsureSandbox(_ context.Context, _ *api.Pod, ref runtime.P
 	return sb, nil
 }
 
-func (f *fakeRuntime) StartContainer(_ context.Context, req runtime.StartRequest) (runtime.Started, error) {
+func (f *fakeRuntime) StartContainer(ctx context.Context, req runtime.StartRequest) (runtime.Started, error) {
+	if f.blockImage != "" && req.Container.Image == f.blockImage {
+		// A pull that never ends: only the context stops it.
+		f.blocked <- req.Ref.UID
+		<-ctx.Done()
+		f.cancelled.Add(1)
+		return runtime.Started{}, ctx.Err()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.startErr != nil {

@@ -23,10 +23,15 @@ type podWorker struct {
 	mu        sync.Mutex
 	pending   *store.DesiredPod // latest desired spec, consumed by sync
 	terminate bool
-	wake      chan struct{}
-	exits     chan runtime.Event
-	probes    chan probeResult
-	done      chan struct{}
+	// cancelWork cancels the waits of the sync under way (an image pull,
+	// the sandbox's network, a start slot) when the pod is deleted or its
+	// spec changes: workHash is the spec hash that sync works on.
+	cancelWork context.CancelFunc
+	workHash   string
+	wake       chan struct{}
+	exits      chan runtime.Event
+	probes     chan probeResult
+	done       chan struct{}
 
 	// Owned by the worker goroutine.
 	pod       *api.Pod
@@ -57,19 +62,46 @@ func newPodWorker(a *Agent, uid string, adopted []runtime.Observed) *podWorker {
 }
 
 // update hands the worker the latest desired spec.
+// A changed spec cancels what the worker waits for under the old one.
 func (w *podWorker) update(dp store.DesiredPod) {
 	w.mu.Lock()
 	w.pending = &dp
+	if w.cancelWork != nil && api.SpecHash(&dp.Pod) != w.workHash {
+		w.cancelWork()
+	}
 	w.mu.Unlock()
 	w.poke()
 }
 
 // stop asks the worker to stop the pod with its grace period and remove it.
+// It cancels what the worker waits for.
 func (w *podWorker) stop() {
 	w.mu.Lock()
 	w.terminate = true
+	if w.cancelWork != nil {
+		w.cancelWork()
+	}
 	w.mu.Unlock()
 	w.poke()
+}
+
+// workContext is ctx, cancelled by stop or by an update with another spec
+// (see cancelWork); done releases it. Stopping and removing containers
+// never run under it: a cancelled stop would leave them behind.
+func (w *podWorker) workContext(ctx context.Context) (work context.Context, done func()) {
+	work, cancel := context.WithCancel(ctx)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.terminate || w.pending != nil && api.SpecHash(&w.pending.Pod) != w.hash {
+		cancel() // came in while this sync began
+	}
+	w.cancelWork, w.workHash = cancel, w.hash
+	return work, func() {
+		w.mu.Lock()
+		w.cancelWork = nil
+		w.mu.Unlock()
+		cancel()
+	}
 }
 
 func (w *podWorker) poke() {
@@ -169,12 +201,19 @@ func (w *podWorker) sync(ctx context.Context) {
 		return
 	}
 	w.retryAt = time.Time{}
+	// From here on the sync may wait long (a pull over a slow link): a
+	// delete or a spec change must not wait for it.
+	work, done := w.workContext(ctx)
+	defer done()
 	if w.sandbox == nil {
-		sb, err := w.a.rt.EnsureSandbox(ctx, w.pod, w.ref)
+		sb, err := w.a.rt.EnsureSandbox(work, w.pod, w.ref)
 		if err == nil && w.hasRunning() {
 			// Adopted containers start nothing, which would wait for the
 			// network; wait here so the status carries the pod's IP.
-			_, err = sb.WaitNetwork(ctx)
+			_, err = sb.WaitNetwork(work)
+		}
+		if work.Err() != nil {
+			return // deleted or changed: the next sync says what now
 		}
 		if err != nil {
 			w.a.rec.warning(ctx, w.object(), ReasonSandboxFailed, "%v", err)
@@ -184,7 +223,7 @@ func (w *podWorker) sync(ctx context.Context) {
 		w.sandbox = sb
 	}
 	w.resumeProbes(ctx)
-	if !w.syncInitContainers(ctx) {
+	if !w.syncInitContainers(ctx, work) {
 		return
 	}
 	for i := range w.pod.Spec.Containers {
@@ -193,18 +232,18 @@ func (w *podWorker) sync(ctx context.Context) {
 		switch {
 		case st.running:
 		case st.id == "" && st.restarts == 0 && st.exit == nil:
-			w.startContainer(ctx, c, st)
+			w.startContainer(ctx, work, c, st)
 		case st.exit != nil && w.shouldRestart(st.exit.Code):
-			w.startContainer(ctx, c, st)
+			w.startContainer(ctx, work, c, st)
 		case st.id == "" && st.exit == nil:
-			w.startContainer(ctx, c, st) // a start that failed before
+			w.startContainer(ctx, work, c, st) // a start that failed before
 		}
 	}
 }
 
 // syncInitContainers runs init containers one at a time, in order; it
 // reports whether all of them have completed.
-func (w *podWorker) syncInitContainers(ctx context.Context) bool {
+func (w *podWorker) syncInitContainers(ctx, work context.Context) bool {
 	for i := range w.pod.Spec.InitContainers {
 		c := &w.pod.Spec.InitContainers[i]
 		st := w.ctr(c.Name, true)
@@ -216,7 +255,7 @@ func (w *podWorker) syncInitContainers(ctx context.Context) bool {
 		case st.exit != nil && w.pod.Spec.RestartPolicy == api.RestartNever:
 			return false // the pod has failed
 		default:
-			w.startContainer(ctx, c, st)
+			w.startContainer(ctx, work, c, st)
 			return false
 		}
 	}

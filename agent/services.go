@@ -26,6 +26,13 @@ type Allocator interface {
 	ClusterIPs(ctx context.Context) (map[string]netip.Addr, error)
 }
 
+// resyncer is what Rules may also offer: a channel that says the rules must
+// be programmed again although nothing changed (netrules: another process
+// flushed its table, or its full sync period passed).
+type resyncer interface {
+	Resync() <-chan struct{}
+}
+
 // endpointsChanged wakes the service syncer: a pod's IP or readiness moved.
 func (a *Agent) endpointsChanged() {
 	select {
@@ -44,18 +51,25 @@ func (a *Agent) runServices(ctx context.Context, watch <-chan struct{}) {
 	var last []api.Service
 	var lastPods []netrules.Pod
 	warned := map[string]string{} // service -> the ClusterIPNotAvailable message last recorded
+	var resync <-chan struct{}
+	if rs, ok := a.rules.(resyncer); ok {
+		resync = rs.Resync()
+	}
 	for {
+		force := false
 		select {
 		case <-ctx.Done():
 			return
 		case <-watch:
 		case <-a.servicesWake:
 		case <-timer:
+		case <-resync:
+			force = true
 		}
 		timer = nil
 		services, err := a.desiredServices(ctx, warned)
 		pods := a.endpointPods()
-		if err == nil && retry == 0 && reflect.DeepEqual(services, last) && reflect.DeepEqual(pods, lastPods) {
+		if err == nil && retry == 0 && !force && reflect.DeepEqual(services, last) && reflect.DeepEqual(pods, lastPods) {
 			continue
 		}
 		if err == nil {

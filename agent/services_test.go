@@ -5,10 +5,12 @@ import (
 	"net/netip"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/outpost-edge/outpost/api"
+	"github.com/outpost-edge/outpost/netrules"
 	"github.com/outpost-edge/outpost/store"
 )
 
@@ -81,5 +83,50 @@ func TestDesiredServicesClusterIPs(t *testing.T) {
 	}
 	if n := warnings(); n != 1 {
 		t.Fatalf("%d ClusterIPNotAvailable events over 5 syncs, want 1", n)
+	}
+}
+
+// fakeRules counts syncs and offers Resync as netrules does.
+type fakeRules struct {
+	syncs  chan int // number of services of each sync
+	resync chan struct{}
+}
+
+func (f *fakeRules) Sync(_ context.Context, svcs []api.Service, _ []netrules.Pod) error {
+	f.syncs <- len(svcs)
+	return nil
+}
+
+func (f *fakeRules) Resync() <-chan struct{} { return f.resync }
+
+// TestResyncReprogramsUnchangedServices: when the rules say they must be
+// programmed again (another process flushed the table), the services are
+// synced although nothing changed; without it an unchanged picture is not.
+func TestResyncReprogramsUnchangedServices(t *testing.T) {
+	rules := &fakeRules{syncs: make(chan int, 16), resync: make(chan struct{}, 1)}
+	h := newHarnessWith(t, func(o *Options) { o.Rules, o.Allocator = rules, o.Store.(*store.Store) })
+	h.apply("apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  selector: {app: web}\n  ports: [{port: 80}]\n")
+	next := func() int {
+		t.Helper()
+		select {
+		case n := <-rules.syncs:
+			return n
+		case <-time.After(10 * time.Second):
+			t.Fatal("no sync")
+			return 0
+		}
+	}
+	for next() != 1 {
+	}
+	h.a.endpointsChanged() // nothing changed: no sync
+	settle()
+	select {
+	case n := <-rules.syncs:
+		t.Fatalf("a sync of %d services with nothing changed", n)
+	default:
+	}
+	rules.resync <- struct{}{}
+	if n := next(); n != 1 {
+		t.Fatalf("resync synced %d services, want 1", n)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"reflect"
 	"sync"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -17,6 +18,7 @@ import (
 type statusManager struct {
 	store Store
 	log   zerolog.Logger
+	clock Clock
 
 	mu      sync.Mutex
 	latest  map[string]api.PodStatus // by uid
@@ -27,8 +29,12 @@ type statusManager struct {
 	onEndpoints func()
 }
 
-func newStatusManager(st Store, log zerolog.Logger) *statusManager {
-	return &statusManager{store: st, log: log, latest: map[string]api.PodStatus{},
+// statusRetry is how long a failed write waits before it is tried again
+// (kubelet's status manager resyncs every 10 s too).
+const statusRetry = 10 * time.Second
+
+func newStatusManager(st Store, log zerolog.Logger, clock Clock) *statusManager {
+	return &statusManager{store: st, log: log, clock: clock, latest: map[string]api.PodStatus{},
 		written: map[string]api.PodStatus{}, deleted: map[string]api.PodStatus{}, wake: make(chan struct{}, 1)}
 }
 
@@ -71,20 +77,28 @@ func (m *statusManager) get(uid string) (api.PodStatus, bool) {
 	return st, ok
 }
 
-// run writes statuses until ctx is done, then once more.
+// run writes statuses until ctx is done, then once more. A write that
+// fails (a full disk, a store error) is tried again every statusRetry
+// until it succeeds, whether or not anything changes meanwhile.
 func (m *statusManager) run(ctx context.Context) {
+	var retry <-chan time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			m.flush(context.WithoutCancel(ctx))
 			return
 		case <-m.wake:
-			m.flush(ctx)
+		case <-retry:
+		}
+		retry = nil
+		if !m.flush(ctx) {
+			retry = m.clock.After(statusRetry)
 		}
 	}
 }
 
-func (m *statusManager) flush(ctx context.Context) {
+// flush writes what changed and reports whether all of it was written.
+func (m *statusManager) flush(ctx context.Context) bool {
 	m.mu.Lock()
 	del := m.deleted
 	m.deleted = map[string]api.PodStatus{}
@@ -97,12 +111,21 @@ func (m *statusManager) flush(ctx context.Context) {
 		}
 	}
 	m.mu.Unlock()
+	ok := true
 	// Deletes first: a pod replaced under the same name (new uid) keeps the
-	// status its new incarnation writes.
+	// status its new incarnation writes. A failed delete is kept for the
+	// retry: a pod gone must not stay listed forever.
 	for uid, st := range del {
 		if !live[st.Source+"/"+st.Name] {
 			if err := m.store.DeletePodStatus(ctx, store.Source(st.Source), st.Name); err != nil {
 				m.log.Error().Err(err).Str("pod", st.Name).Msg("deleting pod status")
+				ok = false
+				m.mu.Lock()
+				if _, again := m.deleted[uid]; !again {
+					m.deleted[uid] = st
+				}
+				m.mu.Unlock()
+				continue
 			}
 		}
 		m.mu.Lock()
@@ -110,17 +133,18 @@ func (m *statusManager) flush(ctx context.Context) {
 		m.mu.Unlock()
 	}
 	if len(put) == 0 {
-		return
+		return ok
 	}
 	// One transaction for the burst (20 pods starting at boot write their
 	// statuses together: one fsync, not twenty).
 	if err := m.store.PutPodStatuses(ctx, put); err != nil {
 		m.log.Error().Err(err).Int("pods", len(put)).Msg("writing pod statuses")
-		return
+		return false
 	}
 	m.mu.Lock()
 	for _, st := range put {
 		m.written[st.UID] = st
 	}
 	m.mu.Unlock()
+	return ok
 }

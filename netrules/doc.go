@@ -4,7 +4,10 @@
 //
 // It owns exactly one table (Config.TableName, family ip, default
 // "outpost") and never reads or writes any other: Cleanup deletes that
-// table and nothing else. The table looks like this (Dump shows it with
+// table and nothing else. It also owns one route, Config.ServiceCIDR via
+// lo in the main table, marked with its own protocol number (route.go),
+// and watches nftables' change notifications to repair the table when
+// another process changes it (drift.go). The table looks like this (Dump shows it with
 // its elements):
 //
 //	map service-ips           ip daddr . l4proto . dport -> goto svc-* | hostport-*

@@ -129,16 +129,23 @@ func (n *node) ns(t testing.TB, name string) *netns.NS {
 func (n *node) run(t testing.TB, ns *netns.NS, cmds ...string) {
 	t.Helper()
 	for _, c := range cmds {
-		var out []byte
-		err := ns.Do(func() (err error) {
-			f := strings.Fields(c)
-			out, err = exec.Command(f[0], f[1:]...).CombinedOutput()
-			return err
-		})
-		if err != nil {
-			t.Fatalf("%s: %v: %s", c, err, out)
-		}
+		n.runOut(t, ns, io.Discard, c)
 	}
+}
+
+// runOut runs one command inside ns and writes its output to w.
+func (n *node) runOut(t testing.TB, ns *netns.NS, w io.Writer, c string) {
+	t.Helper()
+	var out []byte
+	err := ns.Do(func() (err error) {
+		f := strings.Fields(c)
+		out, err = exec.Command(f[0], f[1:]...).CombinedOutput()
+		return err
+	})
+	if err != nil {
+		t.Fatalf("%s: %v: %s", c, err, out)
+	}
+	_, _ = w.Write(out)
 }
 
 func testenvRequireNft(t testing.TB) string {

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/nftables"
@@ -41,9 +42,17 @@ type Config struct {
 	// EnableRouteLocalnet), which the caller sets; off by default, as in
 	// kube-proxy's nftables mode.
 	LocalhostNodePorts bool
+	// ServiceCIDR, when set, gets a route via lo in the main table, so
+	// that the node's own connections to service VIPs work without a
+	// default route (see route.go). Cleanup removes it.
+	ServiceCIDR netip.Prefix
 	// NetNSPath is a pinned network namespace to program instead of the
 	// agent's own (tests and benchmarks use a throwaway one).
 	NetNSPath string
+	// FullSyncPeriod replaces the table this often even though nothing
+	// changed (Resync wakes the caller); 0 means DefaultFullSyncPeriod,
+	// negative never.
+	FullSyncPeriod time.Duration
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -61,10 +70,13 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("netrules: %w: pod CIDR %s is not IPv4", ErrInvalid, c.PodCIDR)
 	case len(c.BridgeName) >= unix.IFNAMSIZ:
 		return c, fmt.Errorf("netrules: %w: bridge name %q is too long", ErrInvalid, c.BridgeName)
+	case c.ServiceCIDR.IsValid() && !c.ServiceCIDR.Addr().Is4():
+		return c, fmt.Errorf("netrules: %w: service CIDR %s is not IPv4", ErrInvalid, c.ServiceCIDR)
 	case len(c.TableName) > 200:
 		return c, fmt.Errorf("netrules: %w: table name too long", ErrInvalid)
 	}
 	c.PodCIDR = c.PodCIDR.Masked()
+	c.ServiceCIDR = c.ServiceCIDR.Masked()
 	return c, nil
 }
 
@@ -82,8 +94,15 @@ type Rules struct {
 	applied  *ruleset      // what the kernel has; nil: the next sync is full
 	cache    *endpointCache
 	features []string
+	routeOK  bool       // the service CIDR route is as Config says
+	routeErr string     // why not, as last logged
 	synced   syncRecord // the last successful sync, for Status
 	closed   bool
+
+	monitor *netlink.Conn // nftables notifications, for drift
+	dirty   atomic.Bool   // the next Sync is full: the table drifted or is due
+	resync  chan struct{}
+	stop    chan struct{} // closed by Close
 }
 
 // New connects to nftables (in Config.NetNSPath if set) and checks that
@@ -95,7 +114,8 @@ func New(ctx context.Context, cfg Config, log zerolog.Logger) (*Rules, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Rules{cfg: cfg, log: log.With().Str("component", "netrules").Logger()}
+	r := &Rules{cfg: cfg, log: log.With().Str("component", "netrules").Logger(),
+		resync: make(chan struct{}, 1), stop: make(chan struct{})}
 	if cfg.NetNSPath != "" {
 		f, err := os.Open(cfg.NetNSPath)
 		if err != nil {
@@ -110,6 +130,15 @@ func New(ctx context.Context, cfg Config, log zerolog.Logger) (*Rules, error) {
 	if r.features, err = r.selfCheck(ctx); err != nil {
 		_ = r.closeFiles()
 		return nil, err
+	}
+	if err := r.watchDrift(); err != nil {
+		r.log.Warn().Err(err).Msg("a table changed by another process is repaired only by the periodic full sync")
+	}
+	if cfg.FullSyncPeriod == 0 {
+		cfg.FullSyncPeriod = DefaultFullSyncPeriod
+	}
+	if cfg.FullSyncPeriod > 0 {
+		go r.fullSyncTicker(cfg.FullSyncPeriod)
 	}
 	r.log.Debug().Strs("features", r.features).Str("table", cfg.TableName).Msg("nftables ready")
 	return r, nil
@@ -126,7 +155,12 @@ func (r *Rules) Close() error {
 		return nil
 	}
 	r.closed = true
-	return r.closeFiles()
+	close(r.stop)
+	var err error
+	if r.monitor != nil {
+		err = r.monitor.Close()
+	}
+	return errors.Join(err, r.closeFiles())
 }
 
 func (r *Rules) closeFiles() error {
@@ -157,6 +191,9 @@ func (r *Rules) Sync(ctx context.Context, services []api.Service, pods []Pod) er
 		return ErrClosed
 	}
 	start := time.Now()
+	if r.dirty.Swap(false) {
+		r.applied = nil
+	}
 	if r.cache == nil {
 		r.cache = newEndpointCache()
 	}
@@ -190,6 +227,18 @@ func (r *Rules) Sync(ctx context.Context, services []api.Service, pods []Pod) er
 				kind = "full"
 			}
 			return fmt.Errorf("netrules: %s sync of %d messages: %w: %w", kind, e.nb.msgs, ErrRejected, err)
+		}
+	}
+	if full || !r.routeOK {
+		// A route that cannot be set leaves the rules working for every
+		// node with a default route: warn, and try again next sync.
+		err := r.syncServiceRoute(r.cfg.ServiceCIDR)
+		if err != nil && err.Error() != r.routeErr {
+			r.log.Warn().Err(err).Msg("the node's own connections to service VIPs need a default route")
+		}
+		r.routeOK, r.routeErr = err == nil, ""
+		if err != nil {
+			r.routeErr = err.Error()
 		}
 	}
 	r.logChanges(r.applied, next, skips)
@@ -307,8 +356,13 @@ func (r *Rules) Cleanup(ctx context.Context) error {
 	nb.delTable()
 	r.applied = nil
 	r.synced = syncRecord{}
+	r.routeOK = false
 	if err := r.flush(ctx, nb); err != nil {
 		return fmt.Errorf("netrules: delete table %s: %w: %w", r.cfg.TableName, ErrRejected, err)
+	}
+	// Every route of ours, whatever the service CIDR was.
+	if err := r.syncServiceRoute(netip.Prefix{}); err != nil {
+		return err
 	}
 	r.log.Info().Str("table", r.cfg.TableName).Msg("rules removed")
 	return nil

@@ -169,6 +169,9 @@ func (c *Collector) Collect(ctx context.Context) (api.NodeStatus, error) {
 		obs[SignalPIDAvailable] = Observation{Available: p.Max - p.Running, Capacity: p.Max}
 	}
 
+	// Containers cannot run without their cgroups, whatever containerd
+	// says: that comes first, with its fix.
+	cgroupErr := CheckCgroups(sys)
 	var readyErr error
 	if c.cfg.Ready != nil {
 		// A hung containerd must not stall the status that reports it.
@@ -189,9 +192,12 @@ func (c *Collector) Collect(ctx context.Context) (api.NodeStatus, error) {
 	c.mu.Lock()
 	c.met = c.evaluate(now, obs)
 	st.Conditions = c.pressureConditions(now, obs, obsErr)
-	if readyErr != nil {
+	switch {
+	case cgroupErr != nil:
+		st.Conditions = append(st.Conditions, c.condition(now, api.NodeReady, api.ConditionFalse, ReasonCgroupsUnusable, cgroupErr.Error()))
+	case readyErr != nil:
 		st.Conditions = append(st.Conditions, c.condition(now, api.NodeReady, api.ConditionFalse, ReasonNotReady, readyErr.Error()))
-	} else {
+	default:
 		st.Conditions = append(st.Conditions, c.condition(now, api.NodeReady, api.ConditionTrue, ReasonReady, messageReady))
 	}
 	c.mu.Unlock()

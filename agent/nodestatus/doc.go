@@ -22,7 +22,9 @@
 // stayed below that long. MemoryPressure, DiskPressure and PIDPressure are
 // True while one of their thresholds was met within the pressure transition
 // period (5m), so that they do not flap. A signal that cannot be read makes
-// its condition Unknown. Ready is True unless the readiness function fails.
+// its condition Unknown. Ready is True unless CheckCgroups finds the
+// cgroups containers need missing (reason OutpostCgroupsUnusable, the
+// message naming the fix) or the readiness function fails.
 // LastTransitionTime changes only when a condition's status does.
 //
 // memory.available is MemAvailable from /proc/meminfo rather than kubelet's

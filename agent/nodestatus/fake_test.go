@@ -58,6 +58,8 @@ func newFakePi() *fakeSystem {
 			pathOSRelease:  "NAME=\"Debian GNU/Linux\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\n",
 			pathCPUOnline:  "0-3\n",
 			pathCgroup2:    "cpuset cpu io memory pids\n",
+			pathMountInfo:  mountInfoV2,
+			pathCmdline:    "console=serial0,115200 root=PARTUUID=1234-02 rootfstype=ext4 fsck.repair=yes rootwait\n",
 			pathRoute4: "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n" +
 				"wlan0\t00000000\t0101A8C0\t0003\t0\t0\t600\t00000000\t0\t0\t0\n" +
 				"eth0\t00000000\t0101A8C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\n" +
@@ -77,6 +79,30 @@ func newFakePi() *fakeSystem {
 		ncpu: 4,
 	}
 }
+
+// Mount tables of a board on cgroup v2 (Raspberry Pi OS bookworm) and of
+// one on cgroup v1 (buster), as /proc/self/mountinfo lists them.
+const (
+	mountInfoV2 = `22 1 179:2 / / rw,noatime shared:1 - ext4 /dev/root rw
+25 22 0:22 / /sys rw,nosuid,nodev,noexec,relatime shared:6 - sysfs sysfs rw
+29 25 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:9 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot
+`
+	mountInfoV1 = `22 1 179:2 / / rw,noatime shared:1 - ext4 /dev/root rw
+31 25 0:28 / /sys/fs/cgroup ro,nosuid,nodev,noexec shared:9 - tmpfs tmpfs ro,mode=755
+32 31 0:29 / /sys/fs/cgroup/unified rw,nosuid,nodev,noexec,relatime shared:10 - cgroup2 cgroup2 rw,nsdelegate
+33 31 0:30 / /sys/fs/cgroup/systemd rw,nosuid,nodev,noexec,relatime shared:11 - cgroup cgroup rw,xattr,name=systemd
+36 31 0:33 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid,nodev,noexec,relatime shared:14 - cgroup cgroup rw,cpu,cpuacct
+37 31 0:34 / /sys/fs/cgroup/memory rw,nosuid,nodev,noexec,relatime shared:15 - cgroup cgroup rw,memory
+38 31 0:35 / /sys/fs/cgroup/pids rw,nosuid,nodev,noexec,relatime shared:16 - cgroup cgroup rw,pids
+`
+	procCgroupsV1 = `#subsys_name	hierarchy	num_cgroups	enabled
+cpuset	4	1	1
+cpu	5	60	1
+cpuacct	5	60	1
+memory	6	80	1
+pids	7	60	1
+`
+)
 
 func addrs(ss ...string) []netip.Addr {
 	out := make([]netip.Addr, len(ss))

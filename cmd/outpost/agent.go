@@ -198,6 +198,11 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 		Ready:     func(ctx context.Context) error { _, err := rt.Client().Version(ctx); return err },
 		Logger:    log,
 	})
+	// The node reports Ready False with the fix too (nodestatus); say it
+	// once where the operator looks first.
+	if err := nodestatus.CheckCgroups(nodestatus.Host{}); err != nil {
+		log.Error().Err(err).Msg("containers cannot run on this node")
+	}
 	var nodeState atomic.Pointer[api.NodeStatus]
 	first, err := collector.Collect(ctx)
 	if err != nil {
@@ -209,7 +214,8 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 	var rules agent.Rules
 	var dumpRules func(context.Context) (string, error)
 	var endpoints func() map[string]localapi.EndpointCount
-	nrCfg := netrules.Config{PodCIDR: cfg.PodCIDR(), BridgeName: cfg.Net.Bridge, LocalhostNodePorts: cfg.Net.LocalhostNodePorts}
+	nrCfg := netrules.Config{PodCIDR: cfg.PodCIDR(), BridgeName: cfg.Net.Bridge, LocalhostNodePorts: cfg.Net.LocalhostNodePorts,
+		ServiceCIDR: serviceCIDR}
 	if nr, err := netrules.New(ctx, nrCfg, log); err != nil {
 		log.Error().Err(err).Msg("service routing is off")
 	} else {
@@ -301,6 +307,10 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 		Usage:  nodestatus.CgroupUsage{PodsDir: filepath.Join(cfg.DataDir, "pods"), Layers: rt},
 		Logger: log,
 	})
+	// The node status write every nodeStatusInterval is the watchdog's
+	// sign that the store makes progress (a write that fails still
+	// returns; one stuck in a wedged store does not).
+	storeProgress := newProgress(3 * nodeStatusInterval)
 	go collector.Run(ctx, nodeStatusInterval, func(ns api.NodeStatus) {
 		nodeState.Store(&ns)
 		if b, err := json.Marshal(ns); err == nil {
@@ -308,6 +318,7 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 				log.Error().Err(err).Msg("writing node status")
 			}
 		}
+		storeProgress.done()
 		var running []nodestatus.RunningPod
 		for _, p := range ag.Admitted() {
 			running = append(running, nodestatus.RunningPod{UID: p.UID, Pod: p.Pod})
@@ -336,7 +347,12 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 				case <-ctx.Done():
 				}
 			}()
-			watchdog(ctx, func(ctx context.Context) error { _, err := rt.Client().Version(ctx); return err }, log)
+			watchdog(ctx, []healthCheck{
+				{"containerd", func(ctx context.Context) error { _, err := rt.Client().Version(ctx); return err }},
+				{"reconcile loop", ag.Ping},
+				{"store", storeProgress.check},
+				{"local API", newAPIClient(local.Socket()).answers},
+			}, log)
 		case <-ctx.Done():
 		}
 	}()

@@ -41,8 +41,8 @@ func runNetrules(args []string, stdout, stderr io.Writer) error {
 }
 
 // runCleanup removes what outpost programmed in the kernel outside its data
-// dir: its nftables table, and nothing else (run it with the agent stopped,
-// e.g. when removing the package).
+// dir: its nftables table and its service CIDR route, and nothing else (run
+// it with the agent stopped, e.g. when removing the package).
 func runCleanup(args []string, stdout, stderr io.Writer) error {
 	fl := flag.NewFlagSet("cleanup", flag.ContinueOnError)
 	fl.SetOutput(stderr)
@@ -60,6 +60,6 @@ func runCleanup(args []string, stdout, stderr io.Writer) error {
 	if err := r.Cleanup(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "removed the nftables table %q\n", *table)
+	fmt.Fprintf(stdout, "removed the nftables table %q and the service CIDR route\n", *table)
 	return nil
 }
