@@ -12,7 +12,6 @@ import (
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
-	"github.com/containerd/containerd/v2/pkg/oci"
 
 	"github.com/outpost-edge/outpost/runtime"
 	"github.com/outpost-edge/outpost/runtime/containerspec"
@@ -210,16 +209,9 @@ func TestStopCreatedTask(t *testing.T) {
 	ctx := context.Background()
 	p := pod(t, hostPod("created", "sleep 3600"))
 	nsCtx := namespaces.WithNamespace(ctx, ctrd.Namespace)
-	img, err := e.rt.Client().GetImage(nsCtx, testImage)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := "created-only-" + newUID()[:8] // runc's state dir is machine-wide
-	cont, err := e.rt.Client().NewContainer(nsCtx, id, client.WithImage(img), client.WithNewSnapshot(id, img),
-		client.WithNewSpec(oci.WithImageConfig(img)), client.WithContainerLabels(map[string]string{runtime.LabelPodUID: "x", runtime.LabelPodName: p.Metadata.Name}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cont := e.newBareContainer("created-only",
+		client.WithContainerLabels(map[string]string{runtime.LabelPodUID: "x", runtime.LabelPodName: p.Metadata.Name}))
+	id := cont.ID()
 	if _, err := cont.NewTask(nsCtx, cio.NullIO); err != nil {
 		t.Fatal(err)
 	}
