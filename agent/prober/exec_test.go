@@ -32,10 +32,7 @@ func startContainer(t *testing.T, command string) (*runtime.Runtime, string) {
 		testenv.Skip(t, err.Error())
 	}
 	data := t.TempDir()
-	state, err := os.MkdirTemp("/tmp", "prb") // short: shim socket paths are limited
-	if err != nil {
-		t.Fatal(err)
-	}
+	state := testenv.StateDir(t, "prb") // short: shim socket paths are limited
 	if err := os.MkdirAll(filepath.Join(data, "images"), 0o755); err != nil {
 		t.Fatal(err)
 	}
