@@ -49,11 +49,13 @@ func (n *node) waitServes(pod, want string) {
 	})
 }
 
-// httpdPIDs are the PIDs of the httpd processes of this node's pods.
+// httpdPIDs are the PIDs of the main httpd processes of this node's pods
+// (not the children busybox httpd forks for a while to answer a request).
 func (n *node) httpdPIDs() []int {
+	all := n.podPIDs()
 	var pids []int
-	for _, pid := range n.podPIDs() {
-		if testenv.Cmdline(pid) == "httpd -f -p 8080 -h /www" {
+	for _, pid := range all {
+		if testenv.Cmdline(pid) == "httpd -f -p 8080 -h /www" && !slices.Contains(all, testenv.ParentPID(pid)) {
 			pids = append(pids, pid)
 		}
 	}

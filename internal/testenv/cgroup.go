@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"bytes"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -49,4 +50,19 @@ func Cmdline(pid int) string {
 		return ""
 	}
 	return strings.TrimSuffix(strings.ReplaceAll(string(b), "\x00", " "), " ")
+}
+
+// ParentPID is a process's parent, or 0 when it is gone.
+func ParentPID(pid int) int {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	return ppid
 }
