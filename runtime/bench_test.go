@@ -15,6 +15,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 
+	"github.com/outpost-edge/outpost/internal/testenv"
 	"github.com/outpost-edge/outpost/runtime/ctrd"
 )
 
@@ -97,7 +98,7 @@ spec:
 		// the binary's pages it shares with the agent and the other shims.
 		var shims float64
 		for _, pid := range pids {
-			shims += privateMiB(b, strconv.Itoa(parentPID(b, int(pid))))
+			shims += privateMiB(b, strconv.Itoa(testenv.ParentPID(int(pid))))
 		}
 		b.ReportMetric(shims/float64(len(pids)), "MiB-private-per-shim")
 		b.StopTimer()
