@@ -185,7 +185,7 @@ func TestExecProbe(t *testing.T) {
 		}
 		select {
 		case <-done:
-		case <-time.After(5 * time.Second):
+		case <-time.After(30 * time.Second):
 			t.Fatal("worker goes on after the liveness failure")
 		}
 	})
