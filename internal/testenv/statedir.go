@@ -22,7 +22,7 @@ const ownerFile = ".testenv-owner"
 // StateDir makes a short directory /tmp/<prefix>XXXX for an embedded
 // containerd's state (shim socket paths are limited in length), and first
 // removes what runs of this prefix killed before their cleanup left: their
-// containers (in the dir's private runc root, dir/runc), their shims and
+// containers (in the dir's private runc roots, dir/runc/<namespace>), their shims and
 // their mounts. It never touches a dir it did not mark, nor one whose
 // test still runs. The caller still removes the dir in its cleanup, after
 // stopping what uses it.
@@ -70,9 +70,14 @@ func sweepStateDirs(t testing.TB, prefix string) {
 }
 
 func sweep(t testing.TB, dir string) {
-	// Containers first: runc kills them by their state in the private root.
-	root := filepath.Join(dir, "runc")
-	if out, err := exec.Command("runc", "--root", root, "list", "--quiet").Output(); err == nil {
+	// Containers first: runc kills them by their state in the private
+	// root, one per containerd namespace (dir/runc/<namespace>).
+	roots, _ := filepath.Glob(filepath.Join(dir, "runc", "*"))
+	for _, root := range roots {
+		out, err := exec.Command("runc", "--root", root, "list", "--quiet").Output()
+		if err != nil {
+			continue
+		}
 		for _, id := range strings.Fields(string(out)) {
 			exec.Command("runc", "--root", root, "kill", id, "KILL").Run()
 			exec.Command("runc", "--root", root, "delete", "--force", id).Run()
