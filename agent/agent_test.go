@@ -44,9 +44,9 @@ func TestCrashLoopBackoff(t *testing.T) {
 		if cs := st.ContainerStatuses[0]; cs.LastState.Terminated == nil || cs.LastState.Terminated.ExitCode != 1 || int(cs.RestartCount) != i+1 {
 			t.Fatalf("status while backing off (restart %d): %+v last %+v", i, cs, cs.LastState.Terminated)
 		}
-		settle()
+		// The worker has taken the exit and sleeps until its backoff ends.
+		h.waitTimer(h.clock.Now().Add(wait))
 		h.clock.Advance(wait - time.Second)
-		settle()
 		if n := len(h.rt.startList()); n != len(starts) {
 			t.Fatalf("restart %d came before its %v backoff", i+2, wait)
 		}
@@ -82,12 +82,12 @@ func TestRestartPolicies(t *testing.T) {
 			if tt.restart {
 				h.waitStarts(2)
 			}
-			st := h.status("crash", func(s api.PodStatus) bool { return s.Phase == tt.phase })
-			settle()
+			// The status is published at the end of the sync that took the
+			// exit, which is where a restart would have been made.
+			h.status("crash", func(s api.PodStatus) bool { return s.Phase == tt.phase })
 			if !tt.restart && len(h.rt.startList()) != 1 {
 				t.Fatalf("restarted under %s after exit %d", tt.policy, tt.code)
 			}
-			_ = st
 		})
 	}
 }
@@ -107,11 +107,14 @@ spec:
 	if !strings.Contains(starts[0], "-first-") {
 		t.Fatalf("first start %s", starts[0])
 	}
-	settle()
+	// Published at the end of the sync that started the first one, where
+	// the second would have been started too.
+	h.status("init", func(s api.PodStatus) bool {
+		return s.Phase == api.PodPending && len(s.InitContainerStatuses) == 2 && s.InitContainerStatuses[0].State.Running != nil
+	})
 	if len(h.rt.startList()) != 1 {
 		t.Fatal("second init container started before the first completed")
 	}
-	h.status("init", func(s api.PodStatus) bool { return s.Phase == api.PodPending })
 	h.rt.exit(starts[0], 0)
 	starts = h.waitStarts(2)
 	if !strings.Contains(starts[1], "-second-") {
@@ -134,16 +137,35 @@ func TestSpecChangeRecreatesOnlyThatPod(t *testing.T) {
 	two := crashPod + "---\n" + strings.Replace(crashPod, "name: crash", "name: other", 1)
 	h.apply(two)
 	h.waitStarts(2)
-	h.apply(two) // the same document again, next generation
-	settle()
-	if n := len(h.rt.startList()); n != 2 {
-		t.Fatalf("a re-delivered document restarted containers: %d starts", n)
+	crash := h.status("crash", func(api.PodStatus) bool { return true }).UID[:4]
+	other := h.status("other", func(api.PodStatus) bool { return true }).UID[:4]
+
+	// The same document again, next generation, with a third pod: once
+	// that starts, the agent has handed both pods their re-delivered spec.
+	three := two + "---\n" + strings.Replace(crashPod, "name: crash", "name: third", 1)
+	h.apply(three)
+	h.waitStarts(3)
+	// Each worker takes it at the latest in the sync that follows an exit:
+	// a restart (attempt 1) shows it changed nothing, a recreation would
+	// have started attempt 0 in a new sandbox.
+	h.rt.exit(crash+"-c-0", 1)
+	h.rt.exit(other+"-c-0", 1)
+	starts := h.waitStarts(5)
+	if got := starts[3:]; !slices.Contains(got, crash+"-c-1") || !slices.Contains(got, other+"-c-1") {
+		t.Fatalf("a re-delivered document recreated containers: starts %v", starts)
 	}
-	h.apply(strings.Replace(two, "img:1", "img:2", 1)) // only "crash" changes
-	starts := h.waitStarts(3)
-	settle()
-	if n := len(h.rt.startList()); n != 3 || strings.Contains(starts[2], "other") {
-		t.Fatalf("starts %v", h.rt.startList())
+
+	h.apply(strings.Replace(three, "img:1", "img:2", 1)) // only "crash" changes
+	starts = h.waitStarts(6)
+	if starts[5] != crash+"-c-0" {
+		t.Fatalf("starts %v", starts)
+	}
+	// other's worker has its copy of that generation; its next exit (its
+	// second: a 10 s backoff) shows whether it took it for a change.
+	h.rt.exit(other+"-c-1", 1)
+	h.waitTimer(h.clock.Now().Add(10 * time.Second))
+	if got := h.rt.startList(); len(got) != 6 {
+		t.Fatalf("starts %v: other was recreated", got)
 	}
 	// The old sandbox goes with its logs: the new spec's attempts count
 	// from 0 again and must not be shadowed by the old spec's.
@@ -171,8 +193,10 @@ func TestAdmission(t *testing.T) {
 	if st.Reason != "OutOfmemory" || !strings.Contains(st.Message, "memory") {
 		t.Fatalf("status %+v", st)
 	}
+	// huge's status above came from the sync that rejected it; only its
+	// readmission time (5 minutes on a clock that stands still) could
+	// start it.
 	starts := h.waitStarts(1)
-	settle()
 	if len(h.rt.startList()) != 1 || strings.Contains(starts[0], "huge") {
 		t.Fatalf("starts %v", h.rt.startList())
 	}
@@ -215,9 +239,10 @@ func TestFinishedPodsReleaseAdmission(t *testing.T) {
 			h.rt.exit(starts[0], code)
 			phase := map[int32]string{0: api.PodSucceeded, 1: api.PodFailed}[code]
 			h.status("crash", func(s api.PodStatus) bool { return s.Phase == phase })
-			settle()
-			if adm := h.a.Admitted(); len(adm) != 0 {
-				t.Fatalf("the finished pod is still admitted: %+v", adm)
+			for deadline := time.Now().Add(waitFor); len(h.a.Admitted()) != 0; time.Sleep(5 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("the finished pod is still admitted: %+v", h.a.Admitted())
+				}
 			}
 
 			h.apply(once + "---\n" + strings.Replace(crashPod, "name: crash", "name: next", 1))

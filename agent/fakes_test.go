@@ -216,6 +216,18 @@ func (c *fakeClock) After(d time.Duration) <-chan time.Time {
 	return ch
 }
 
+// hasWaiter reports whether an After channel fires at at, not yet fired.
+func (c *fakeClock) hasWaiter(at time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, w := range c.waiters {
+		if w.at.Equal(at) {
+			return true
+		}
+	}
+	return false
+}
+
 func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	c.now = c.now.Add(d)
@@ -295,7 +307,7 @@ func (h *harness) apply(doc string) {
 // waitStarts waits until n containers were started in total.
 func (h *harness) waitStarts(n int) []string {
 	h.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(waitFor)
 	for {
 		if s := h.rt.startList(); len(s) >= n {
 			return s
@@ -310,7 +322,7 @@ func (h *harness) waitStarts(n int) []string {
 // status waits for the pod's status to satisfy ok.
 func (h *harness) status(name string, ok func(api.PodStatus) bool) api.PodStatus {
 	h.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(waitFor)
 	var last api.PodStatus
 	for {
 		sts, _ := h.st.PodStatuses(context.Background())
@@ -329,5 +341,22 @@ func (h *harness) status(name string, ok func(api.PodStatus) bool) api.PodStatus
 	}
 }
 
-// settle lets the agent's goroutines act on what just happened.
-func settle() { time.Sleep(50 * time.Millisecond) }
+// waitFor bounds the waits for what the agent's goroutines do: generous, as
+// a loaded machine can hold them back for seconds; a test that passes
+// never waits that long.
+const waitFor = 30 * time.Second
+
+// waitTimer waits until something (a pod worker) waits on the fake clock
+// for time at exactly: proof that it has acted on what came before and
+// now sleeps until then, so that a test can advance the clock to just
+// before at and see that nothing happens, with no sleep of its own.
+func (h *harness) waitTimer(at time.Time) {
+	h.t.Helper()
+	deadline := time.Now().Add(waitFor)
+	for !h.clock.hasWaiter(at) {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("nothing waits for %v on the clock (now %v)", at, h.clock.Now())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

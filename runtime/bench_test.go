@@ -2,7 +2,6 @@ package runtime_test
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -15,8 +14,8 @@ import (
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
-	"github.com/containerd/containerd/v2/pkg/oci"
 
+	"github.com/outpost-edge/outpost/internal/testenv"
 	"github.com/outpost-edge/outpost/runtime/ctrd"
 )
 
@@ -32,10 +31,6 @@ func BenchmarkPodStart(b *testing.B) {
 	e := newEnv(b, withPodNetwork(b))
 	ctx := context.Background()
 	nsCtx := namespaces.WithNamespace(ctx, ctrd.Namespace)
-	img, err := e.rt.Client().GetImage(nsCtx, testImage)
-	if err != nil {
-		b.Fatal(err)
-	}
 	p := pod(b, `apiVersion: v1
 kind: Pod
 metadata: {name: bench}
@@ -45,18 +40,15 @@ spec:
 `)
 	for range b.N {
 		var pods, bare []time.Duration
-		for i := range benchPods {
+		var conts []client.Container
+		for range benchPods {
 			began := time.Now()
 			e.run(p)
 			pods = append(pods, time.Since(began))
 
 			began = time.Now()
-			id := fmt.Sprintf("bare-%d", i)
-			cont, err := e.rt.Client().NewContainer(nsCtx, id, client.WithImage(img),
-				client.WithNewSnapshot(id, img), client.WithNewSpec(oci.WithImageConfig(img)))
-			if err != nil {
-				b.Fatal(err)
-			}
+			cont := e.newBareContainer("bare")
+			conts = append(conts, cont)
 			task, err := cont.NewTask(nsCtx, cio.NullIO)
 			if err != nil {
 				b.Fatal(err)
@@ -67,11 +59,7 @@ spec:
 			bare = append(bare, time.Since(began))
 		}
 		b.StopTimer()
-		for i := range benchPods {
-			cont, err := e.rt.Client().LoadContainer(nsCtx, fmt.Sprintf("bare-%d", i))
-			if err != nil {
-				b.Fatal(err)
-			}
+		for _, cont := range conts {
 			if task, err := cont.Task(nsCtx, nil); err == nil {
 				task.Delete(nsCtx, client.WithProcessKill)
 			}
@@ -110,7 +98,7 @@ spec:
 		// the binary's pages it shares with the agent and the other shims.
 		var shims float64
 		for _, pid := range pids {
-			shims += privateMiB(b, strconv.Itoa(parentPID(b, int(pid))))
+			shims += privateMiB(b, strconv.Itoa(testenv.ParentPID(int(pid))))
 		}
 		b.ReportMetric(shims/float64(len(pids)), "MiB-private-per-shim")
 		b.StopTimer()

@@ -10,12 +10,17 @@ import (
 	"testing"
 	"time"
 
+	runcoptions "github.com/containerd/containerd/api/types/runc/options"
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/rs/zerolog"
 
 	"github.com/outpost-edge/outpost/api"
 	"github.com/outpost-edge/outpost/internal/testenv"
 	"github.com/outpost-edge/outpost/runtime"
 	"github.com/outpost-edge/outpost/runtime/containerspec"
+	"github.com/outpost-edge/outpost/runtime/ctrd"
 	"github.com/outpost-edge/outpost/runtime/testimage"
 )
 
@@ -36,10 +41,7 @@ func newEnv(t testing.TB, mutate func(*runtime.Config)) *env {
 		testenv.Skip(t, err.Error())
 	}
 	data := t.TempDir()
-	state, err := os.MkdirTemp("/tmp", "rt")
-	if err != nil {
-		t.Fatal(err)
-	}
+	state := testenv.StateDir(t, "rt")
 	if err := os.MkdirAll(filepath.Join(data, "images"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -85,6 +87,40 @@ func (e *env) restart() {
 		e.t.Fatalf("close: %v", err)
 	}
 	e.start()
+}
+
+// newBareContainer creates, with the bare containerd client, a container of
+// the test image named prefix plus a random suffix, its runc state in the
+// env's private runc root (as the runtime keeps its own): never the
+// machine-wide /run/containerd/runc, where a container of a killed run
+// would stay and collide with the next run's. The test's cleanup removes
+// it; a run killed before its cleanup is swept by the next (testenv.StateDir).
+func (e *env) newBareContainer(prefix string, opts ...client.NewContainerOpts) client.Container {
+	e.t.Helper()
+	ctx := namespaces.WithNamespace(context.Background(), ctrd.Namespace)
+	img, err := e.rt.Client().GetImage(ctx, testImage)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	id := prefix + "-" + newUID()[:12]
+	opts = append([]client.NewContainerOpts{client.WithImage(img), client.WithNewSnapshot(id, img),
+		client.WithNewSpec(oci.WithImageConfig(img)),
+		client.WithRuntime(e.rt.Client().Runtime(), &runcoptions.Options{Root: filepath.Join(e.cfg.StateDir, "runc")})},
+		opts...)
+	cont, err := e.rt.Client().NewContainer(ctx, id, opts...)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() {
+		if e.rt == nil {
+			return
+		}
+		if task, err := cont.Task(ctx, nil); err == nil {
+			task.Delete(ctx, client.WithProcessKill)
+		}
+		cont.Delete(ctx, client.WithSnapshotCleanup)
+	})
+	return cont
 }
 
 // removeAll removes every container and pod the test left.

@@ -19,7 +19,7 @@ import (
 
 // childEnv makes the test binary act as an agent process: it starts the
 // runtime on the dirs in the environment, starts one container, prints
-// "READY <id> <pid> <startedAt>" and waits to be killed.
+// "READY <id> <pid> <startedAt> <log path>" and waits to be killed.
 const childEnv = "OUTPOST_TEST_CHILD_AGENT"
 
 func runChildAgent() {
@@ -44,7 +44,7 @@ func runChildAgent() {
 	if err != nil {
 		fail(err)
 	}
-	fmt.Printf("READY %s %d %s\n", s.ID, s.PID, s.StartedAt.UTC().Format(time.RFC3339Nano))
+	fmt.Printf("READY %s %d %s %s\n", s.ID, s.PID, s.StartedAt.UTC().Format(time.RFC3339Nano), s.LogPath)
 	select {}
 }
 
@@ -69,7 +69,7 @@ func TestKilledAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "READY ") {
+	if err != nil || !strings.HasPrefix(line, "READY ") || len(strings.Fields(line)) != 5 {
 		cmd.Process.Kill()
 		cmd.Wait()
 		t.Fatalf("child: %q %v", line, err)
@@ -78,7 +78,8 @@ func TestKilledAgent(t *testing.T) {
 	id := fields[1]
 	pid, _ := strconv.Atoi(fields[2])
 	startedAt, _ := time.Parse(time.RFC3339Nano, fields[3])
-	time.Sleep(300 * time.Millisecond)
+	// Killed once it logs, so that the log was collected before.
+	waitLog(t, fields[4], "tick 1\n", 30*time.Second)
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -100,9 +101,5 @@ func TestKilledAgent(t *testing.T) {
 	if !obs[0].StartedAt.Equal(startedAt) || obs[0].Ref.UID != uid {
 		t.Errorf("started at %v uid %s, want %v %s", obs[0].StartedAt, obs[0].Ref.UID, startedAt, uid)
 	}
-	before := strings.Count(readLog(t, obs[0].LogPath), "tick")
-	time.Sleep(time.Second)
-	if after := strings.Count(readLog(t, obs[0].LogPath), "tick"); after < before+3 {
-		t.Fatalf("log not collected after the restart: %d then %d ticks", before, after)
-	}
+	waitLogCount(t, obs[0].LogPath, "tick", strings.Count(readLog(t, obs[0].LogPath), "tick")+3, 30*time.Second)
 }

@@ -99,7 +99,7 @@ func TestPodNetworking(t *testing.T) {
 	if !ipA.IsValid() || !netip.MustParsePrefix("10.99.0.0/24").Contains(ipA) {
 		t.Fatalf("pod IP %v not from the pod CIDR", ipA)
 	}
-	waitLog(t, startedA[1].LogPath, "hello from pod-a", 10*time.Second)
+	waitLog(t, startedA[1].LogPath, "hello from pod-a", 30*time.Second)
 	waitLog(t, startedA[1].LogPath, "host=pod-a", 5*time.Second)
 	waitLog(t, startedA[1].LogPath, ipA.String()+"\tpod-a", 5*time.Second) // its /etc/hosts
 
@@ -117,7 +117,7 @@ spec:
 	if ipB, _ := sbB.WaitNetwork(context.Background()); ipB == ipA {
 		t.Fatalf("both pods got %v", ipA)
 	}
-	waitLog(t, startedB[0].LogPath, "hello from pod-a", 10*time.Second)
+	waitLog(t, startedB[0].LogPath, "hello from pod-a", 30*time.Second)
 }
 
 func waitLog(t testing.TB, path, want string, timeout time.Duration) string {
@@ -130,6 +130,23 @@ func waitLog(t testing.TB, path, want string, timeout time.Duration) string {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%s does not say %q within %v:\n%s", path, want, timeout, b)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitLogCount waits until the file at path holds want at least n times.
+func waitLogCount(t testing.TB, path, want string, n int, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		b, _ := os.ReadFile(path)
+		got := strings.Count(string(b), want)
+		if got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s holds %q %d times, not %d, after %v", path, want, got, n, timeout)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -2,13 +2,11 @@ package runtime_test
 
 import (
 	"context"
-	"os"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/outpost-edge/outpost/internal/testenv"
 	"github.com/outpost-edge/outpost/runtime"
 )
 
@@ -21,16 +19,19 @@ func TestShimDied(t *testing.T) {
 	defer cancel()
 	events := e.rt.Events(ctx)
 	_, _, started := e.run(pod(t, hostPod("orphan", "sleep 3600")))
-	shimPID := parentPID(t, int(started[0].PID))
+	shimPID := testenv.ParentPID(int(started[0].PID))
+	if shimPID == 0 {
+		t.Fatalf("no parent of container process %d", started[0].PID)
+	}
 	if err := syscall.Kill(shimPID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	exit := waitExit(t, events, started[0].ID, 30*time.Second)
 	t.Logf("exit after shim death: %+v", exit)
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for syscall.Kill(int(started[0].PID), 0) == nil {
 		if time.Now().After(deadline) {
-			t.Fatalf("container process %d outlived its shim by 10 s", started[0].PID)
+			t.Fatalf("container process %d outlived its shim by 30 s", started[0].PID)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -44,19 +45,4 @@ func TestShimDied(t *testing.T) {
 	if err := e.rt.RemoveContainer(ctx, started[0].ID); err != nil {
 		t.Fatalf("remove: %v", err)
 	}
-}
-
-func parentPID(t testing.TB, pid int) int {
-	t.Helper()
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// pid (comm) state ppid ...: comm may hold spaces, so cut after ')'.
-	fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-	ppid, err := strconv.Atoi(fields[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ppid
 }

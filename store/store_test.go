@@ -282,7 +282,7 @@ func TestClosedStore(t *testing.T) {
 				t.Fatal("watch channel not closed")
 			}
 		}
-	case <-time.After(time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("watch channel not closed by Close")
 	}
 	if _, err := s.Desired(context.Background()); err == nil {

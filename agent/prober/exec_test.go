@@ -33,10 +33,7 @@ func startContainer(t *testing.T, command string) (*runtime.Runtime, string) {
 		testenv.Skip(t, err.Error())
 	}
 	data := t.TempDir()
-	state, err := os.MkdirTemp("/tmp", "prb") // short: shim socket paths are limited
-	if err != nil {
-		t.Fatal(err)
-	}
+	state := testenv.StateDir(t, "prb") // short: shim socket paths are limited
 	if err := os.MkdirAll(filepath.Join(data, "images"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +186,7 @@ func TestExecProbe(t *testing.T) {
 		}
 		select {
 		case <-done:
-		case <-time.After(5 * time.Second):
+		case <-time.After(30 * time.Second):
 			t.Fatal("worker goes on after the liveness failure")
 		}
 	})

@@ -69,7 +69,7 @@ func (c *fakeClock) advance(d time.Duration) { c.advanceTo(c.Now().Add(d)) }
 // waitTimer waits until someone waits for a timer due at at.
 func (c *fakeClock) waitTimer(t testing.TB, at time.Time) {
 	t.Helper()
-	deadline := time.After(5 * time.Second)
+	deadline := time.After(30 * time.Second)
 	for {
 		c.mu.Lock()
 		changed := c.changed
@@ -148,7 +148,7 @@ func (f *fakeExecer) next(t testing.TB) execCall {
 	select {
 	case c := <-f.calls:
 		return c
-	case <-time.After(5 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("no exec call")
 		return execCall{}
 	}

@@ -37,7 +37,7 @@ func newProbeServer(t *testing.T, tls bool) *probeServer {
 	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
-		case <-time.After(5 * time.Second):
+		case <-time.After(30 * time.Second):
 		}
 	})
 	mux.HandleFunc("/endless", func(w http.ResponseWriter, r *http.Request) {

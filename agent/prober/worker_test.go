@@ -348,7 +348,7 @@ func TestRunStops(t *testing.T) {
 			cancel()
 			select {
 			case <-done:
-			case <-time.After(5 * time.Second):
+			case <-time.After(30 * time.Second):
 				t.Fatal("Run did not return")
 			}
 			if got := rec.take(); len(got) != tt.reports {

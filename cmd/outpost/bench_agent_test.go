@@ -75,7 +75,7 @@ func BenchmarkColdBoot(b *testing.B) {
 	for range b.N {
 		b.StopTimer()
 		n.kill9()
-		killShims(b, n.state)
+		killShims(b, n)
 		wipeRun(b, n.state)
 		b.StartTimer()
 		began := time.Now()

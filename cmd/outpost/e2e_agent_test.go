@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/outpost-edge/outpost/api"
+	"github.com/outpost-edge/outpost/internal/testenv"
 	"github.com/outpost-edge/outpost/store"
 )
 
@@ -48,13 +49,13 @@ func (n *node) waitServes(pod, want string) {
 	})
 }
 
-// httpdPIDs are the PIDs of the httpd processes of this node's pods (their
-// mounts come from its data dir).
+// httpdPIDs are the PIDs of the main httpd processes of this node's pods
+// (not the children busybox httpd forks for a while to answer a request).
 func (n *node) httpdPIDs() []int {
+	all := n.podPIDs()
 	var pids []int
-	for _, pid := range containerPIDs(n.t, "httpd -f -p 8080 -h /www") {
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", pid))
-		if strings.Contains(string(b), n.data+"/pods/") {
+	for _, pid := range all {
+		if testenv.Cmdline(pid) == "httpd -f -p 8080 -h /www" && !slices.Contains(all, testenv.ParentPID(pid)) {
 			pids = append(pids, pid)
 		}
 	}
@@ -146,7 +147,7 @@ func TestE2EColdBoot(t *testing.T) {
 
 	// Power cut: everything dies, /run is empty at the next boot.
 	n.kill9()
-	killShims(t, n.state)
+	killShims(t, n)
 	eventually(t, 10*time.Second, "containers gone", func() error {
 		if pids := n.httpdPIDs(); len(pids) > 0 {
 			return fmt.Errorf("still running: %v", pids)
@@ -167,13 +168,14 @@ func TestE2EColdBoot(t *testing.T) {
 }
 
 // killShims kills the shims of the node's embedded containerd (their
-// command line names its socket), which takes their containers down.
-func killShims(t testing.TB, state string) {
+// command line names its socket, a path of this node's own), which takes
+// their containers down.
+func killShims(t testing.TB, n *node) {
 	t.Helper()
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, p := range procs {
 		b, err := os.ReadFile(p)
-		if err != nil || !strings.Contains(string(b), state+"/containerd.sock") {
+		if err != nil || !strings.Contains(string(b), n.state+"/containerd.sock") {
 			continue
 		}
 		var pid int
@@ -182,34 +184,30 @@ func killShims(t testing.TB, state string) {
 	}
 	// The containers' processes die with their init (runc kills the
 	// container when its shim, the subreaper, goes); kill them outright
-	// too, as a power cut would.
-	for _, pid := range containerPIDs(t, "httpd -f -p 8080 -h /www") {
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", pid))
-		if strings.Contains(string(b), state) || strings.Contains(string(b), "/pods/") {
-			syscall.Kill(pid, syscall.SIGKILL)
-		}
+	// too, as a power cut would: every process of this node's pods.
+	for _, pid := range n.podPIDs() {
+		syscall.Kill(pid, syscall.SIGKILL)
 	}
+}
+
+// podPIDs are the processes of this node's pods: those in the cgroups of
+// the pods whose dirs are in its data dir (the runtime puts a pod's
+// containers in /outpost/pod<uid>, uids are random), never another node's
+// or another test's, whatever they run.
+func (n *node) podPIDs() []int {
+	dirs, _ := os.ReadDir(filepath.Join(n.data, "pods"))
+	var pids []int
+	for _, d := range dirs {
+		pids = append(pids, testenv.CgroupPIDs("/outpost/pod"+d.Name())...)
+	}
+	return pids
 }
 
 // wipeRun empties the state dir as a reboot empties /run: its mounts (pinned
 // namespaces, container root filesystems) go first.
 func wipeRun(t testing.TB, state string) {
 	t.Helper()
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mounts []string
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) > 4 && strings.HasPrefix(f[4], state+"/") {
-			mounts = append(mounts, f[4])
-		}
-	}
-	slices.Sort(mounts)
-	slices.Reverse(mounts) // deepest first
-	for _, m := range mounts {
-		syscall.Unmount(m, syscall.MNT_DETACH)
-	}
+	testenv.UnmountUnder(t, state)
 	entries, _ := os.ReadDir(state)
 	for _, e := range entries {
 		if err := os.RemoveAll(filepath.Join(state, e.Name())); err != nil {

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -81,12 +80,10 @@ func newNode(t testing.TB) *node {
 	}
 	bin := outpostBinary(t)
 	_ = bin
-	state, err := os.MkdirTemp("/tmp", "e2e")
-	if err != nil {
-		t.Fatal(err)
-	}
+	state := testenv.StateDir(t, "e2e")
 	n := &node{t: t, data: t.TempDir(), state: state, manifests: t.TempDir()}
 	nsDir := t.TempDir()
+	var err error
 	if n.net, err = netns.New(nsDir, "node"); err != nil {
 		t.Fatal(err)
 	}
@@ -283,25 +280,6 @@ func eventually(t testing.TB, timeout time.Duration, what string, f func() error
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-// containerPIDs maps "pod/container" to the PID of its main process, from
-// the processes' environment (HOSTNAME is the pod name).
-func containerPIDs(t testing.TB, cmdline string) []int {
-	t.Helper()
-	var pids []int
-	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, p := range procs {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		if strings.ReplaceAll(string(b), "\x00", " ") == cmdline+" " {
-			pid, _ := strconv.Atoi(strings.Split(p, "/")[2])
-			pids = append(pids, pid)
-		}
-	}
-	return pids
 }
 
 type syncBuffer struct {

@@ -18,10 +18,7 @@ import (
 func dirs(t *testing.T) (data, state string) {
 	t.Helper()
 	data = t.TempDir()
-	state, err := os.MkdirTemp("/tmp", "ctrd")
-	if err != nil {
-		t.Fatal(err)
-	}
+	state = testenv.StateDir(t, "ctrd")
 	t.Cleanup(func() {
 		assertNoMounts(t, data, state)
 		os.RemoveAll(state)

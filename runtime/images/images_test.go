@@ -24,10 +24,7 @@ func server(t *testing.T) *ctrd.Server {
 	if _, err := testimage.FindBusybox(); err != nil {
 		testenv.Skip(t, "static busybox not found (Debian package busybox-static)")
 	}
-	state, err := os.MkdirTemp("/tmp", "img")
-	if err != nil {
-		t.Fatal(err)
-	}
+	state := testenv.StateDir(t, "img")
 	t.Cleanup(func() { os.RemoveAll(state) })
 	s, err := ctrd.Start(context.Background(), ctrd.Config{DataDir: t.TempDir(), StateDir: state})
 	if err != nil {

@@ -148,18 +148,26 @@ func TestBrokerCrash(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	time.Sleep(time.Second) // a few failed attempts
-	s := l.State()
-	if s.Failures < 2 || s.OutboxDepth != 20 || s.LastError == "" {
-		t.Errorf("state while the broker is down = %+v, want failures, 20 queued and an error", s)
-	}
+	eventually(t, 30*time.Second, "failed attempts, 20 queued and an error while the broker is down", func() bool {
+		s := l.State()
+		return s.Failures >= 2 && s.OutboxDepth == 20 && s.LastError != ""
+	})
 	b.start()
-	eventually(t, 15*time.Second, "21 events", func() bool { return len(cp.events(tp.Events())) >= 21 })
-	time.Sleep(300 * time.Millisecond) // a duplicate would show up by now
-	evs := cp.events(tp.Events())
-	if len(evs) != 21 {
-		t.Fatalf("%d events, want 21 (no duplicates)", len(evs))
+	eventually(t, 30*time.Second, "21 events", func() bool { return len(cp.events(tp.Events())) >= 21 })
+	// One more event, sent after all of them: once it is there, a
+	// duplicate of an earlier one (the outbox is sent in order) would be.
+	if err := st.RecordEvent(ctx, api.Event{Type: api.EventNormal, Reason: "Marker", Message: "last", Object: "node", Time: time.Now()}); err != nil {
+		t.Fatal(err)
 	}
+	eventually(t, 30*time.Second, "the marker event", func() bool {
+		evs := cp.events(tp.Events())
+		return len(evs) > 0 && evs[len(evs)-1].Message == "last"
+	})
+	evs := cp.events(tp.Events())
+	if len(evs) != 22 {
+		t.Fatalf("%d events, want 21 and the marker (no duplicates)", len(evs))
+	}
+	evs = evs[:21]
 	for i, ev := range evs[1:] {
 		if ev.Message != fmt.Sprint(i) || ev.Seq != evs[0].Seq+uint64(i)+1 {
 			t.Fatalf("event %d = %+v, want message %d in order", i+1, ev, i)
