@@ -118,8 +118,15 @@ func TestResyncReprogramsUnchangedServices(t *testing.T) {
 	}
 	for next() != 1 {
 	}
-	h.a.endpointsChanged() // nothing changed: no sync
-	settle()
+	// Nothing changed: no sync. The wake channel holds one: once two
+	// more wakes were taken, the loop handled the first one to its end.
+	for range 3 {
+		select {
+		case h.a.servicesWake <- struct{}{}:
+		case <-time.After(30 * time.Second):
+			t.Fatal("the services loop takes no wake")
+		}
+	}
 	select {
 	case n := <-rules.syncs:
 		t.Fatalf("a sync of %d services with nothing changed", n)
