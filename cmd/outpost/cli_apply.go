@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,25 +11,19 @@ import (
 
 	"github.com/outpost-edge/outpost/agent/localapi"
 	"github.com/outpost-edge/outpost/api"
-	"github.com/outpost-edge/outpost/internal/cli"
 )
 
 // runApply sends manifests to the agent's static source, as kubectl apply
 // does; each file is applied on its own, and every problem is printed.
 func runApply(args []string, stdout, stderr io.Writer) error {
-	fl := flag.NewFlagSet("apply", flag.ContinueOnError)
-	fl.SetOutput(stderr)
-	var f cliFlags
-	f.register(fl)
+	cmd := newLocalCommand("apply", "outpost apply -f FILE|DIR|- [-f ...]", stderr)
 	var files stringList
-	fl.Var(&files, "f", "manifest file, directory (its *.yaml, *.yml, *.json) or - for stdin; repeatable")
-	pos, err := cli.ParseInterspersed(fl, args)
-	if err != nil {
-		return exitError{Code: 2}
+	cmd.Var(&files, "f", "manifest file, directory (its *.yaml, *.yml, *.json) or - for stdin; repeatable")
+	if _, err := cmd.Parse(args, 0, 0); err != nil {
+		return err
 	}
-	if len(files) == 0 || len(pos) > 0 {
-		fmt.Fprintln(stderr, "usage: outpost apply -f FILE|DIR|- [-f ...]")
-		return exitError{Code: 2}
+	if len(files) == 0 {
+		return cmd.Fail("-f is required")
 	}
 	var paths []string
 	for _, f := range files {
@@ -40,11 +33,10 @@ func runApply(args []string, stdout, stderr io.Writer) error {
 		}
 		paths = append(paths, p...)
 	}
-	c, err := f.client()
+	c, ctx, cancel, err := cmd.connect()
 	if err != nil {
 		return err
 	}
-	ctx, cancel := cliContext()
 	defer cancel()
 	failed := 0
 	for _, p := range paths {
@@ -99,23 +91,18 @@ func printChanges(w io.Writer, sum localapi.ApplySummary) {
 
 // runDelete removes a pod from the static source.
 func runDelete(args []string, stdout, stderr io.Writer) error {
-	fl := flag.NewFlagSet("delete", flag.ContinueOnError)
-	fl.SetOutput(stderr)
-	var f cliFlags
-	f.register(fl)
-	pos, err := cli.ParseInterspersed(fl, args)
-	if err != nil {
-		return exitError{Code: 2}
-	}
-	if len(pos) < 2 || (pos[0] != "pod" && pos[0] != "pods" && pos[0] != "po") {
-		fmt.Fprintln(stderr, "usage: outpost delete pod NAME...")
-		return exitError{Code: 2}
-	}
-	c, err := f.client()
+	cmd := newLocalCommand("delete", "outpost delete pod NAME...", stderr)
+	pos, err := cmd.Parse(args, 2, -1)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := cliContext()
+	if !isPodKind(pos[0]) {
+		return cmd.Fail("only pods can be deleted, not %q", pos[0])
+	}
+	c, ctx, cancel, err := cmd.connect()
+	if err != nil {
+		return err
+	}
 	defer cancel()
 	for _, name := range pos[1:] {
 		resp, err := c.do(ctx, http.MethodDelete, "/v1/pods/"+url.PathEscape(name), nil, nil)

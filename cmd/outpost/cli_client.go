@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/outpost-edge/outpost/agent/localapi"
+	"github.com/outpost-edge/outpost/internal/cli"
 )
 
 // cliFlags are the flags of the commands that talk to the agent's local
@@ -28,6 +29,33 @@ func (f *cliFlags) register(fl *flag.FlagSet) {
 	f.agentFlags.register(fl)
 	fl.StringVar(&f.socket, "socket", "", "the agent's local API socket (default <dataDir>/"+localapi.SocketName+")")
 }
+
+// localCommand is a command that talks to the agent's local API: its flags
+// include the agent's configuration and --socket.
+type localCommand struct {
+	*cli.FlagSet
+	f cliFlags
+}
+
+func newLocalCommand(name, synopsis string, stderr io.Writer) *localCommand {
+	c := &localCommand{FlagSet: cli.NewFlagSet(name, synopsis, stderr)}
+	c.f.register(c.FlagSet.FlagSet)
+	return c
+}
+
+// connect returns a client of the local API and a context that Ctrl-C or
+// SIGTERM cancel.
+func (c *localCommand) connect() (*apiClient, context.Context, context.CancelFunc, error) {
+	client, err := c.f.client()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := cliContext()
+	return client, ctx, cancel, nil
+}
+
+// isPodKind says whether a kind argument names pods, as kubectl spells them.
+func isPodKind(kind string) bool { return kind == "pod" || kind == "pods" || kind == "po" }
 
 // client connects to --socket, or to the socket in the configured data dir.
 func (f *cliFlags) client() (*apiClient, error) {

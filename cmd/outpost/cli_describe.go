@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"net/url"
@@ -11,28 +10,22 @@ import (
 
 	"github.com/outpost-edge/outpost/agent/localapi"
 	"github.com/outpost-edge/outpost/api"
-	"github.com/outpost-edge/outpost/internal/cli"
 )
 
 // runDescribe shows one pod in detail, as kubectl describe does.
 func runDescribe(args []string, stdout, stderr io.Writer) error {
-	fl := flag.NewFlagSet("describe", flag.ContinueOnError)
-	fl.SetOutput(stderr)
-	var f cliFlags
-	f.register(fl)
-	pos, err := cli.ParseInterspersed(fl, args)
-	if err != nil {
-		return exitError{Code: 2}
-	}
-	if len(pos) != 2 || (pos[0] != "pod" && pos[0] != "pods" && pos[0] != "po") {
-		fmt.Fprintln(stderr, "usage: outpost describe pod NAME")
-		return exitError{Code: 2}
-	}
-	c, err := f.client()
+	cmd := newLocalCommand("describe", "outpost describe pod NAME", stderr)
+	pos, err := cmd.Parse(args, 2, 2)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := cliContext()
+	if !isPodKind(pos[0]) {
+		return cmd.Fail("only pods can be described, not %q", pos[0])
+	}
+	c, ctx, cancel, err := cmd.connect()
+	if err != nil {
+		return err
+	}
 	defer cancel()
 	var d localapi.PodDetail
 	if err := c.getJSON(ctx, "/v1/pods/"+url.PathEscape(pos[1]), &d); err != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,7 +12,6 @@ import (
 	"golang.org/x/term"
 
 	"github.com/outpost-edge/outpost/agent/localapi"
-	"github.com/outpost-edge/outpost/internal/cli"
 )
 
 // cliStdin is what exec -i sends; tests replace it.
@@ -22,26 +20,18 @@ var cliStdin io.Reader = os.Stdin
 // runExec runs a command in a pod's container, as kubectl exec does, and
 // exits with the command's exit code.
 func runExec(args []string, stdout, stderr io.Writer) error {
-	fl := flag.NewFlagSet("exec", flag.ContinueOnError)
-	fl.SetOutput(stderr)
-	var f cliFlags
-	f.register(fl)
-	container := fl.String("c", "", "container (needed when the pod has several)")
-	stdin := fl.Bool("i", false, "pass stdin to the command")
-	tty := fl.Bool("t", false, "give the command a terminal (with -i, the local terminal goes raw)")
-	pos, err := cli.ParseInterspersed(fl, splitShortFlags(args))
-	if err != nil {
-		return exitError{Code: 2}
-	}
-	if len(pos) < 2 {
-		fmt.Fprintln(stderr, "usage: outpost exec POD [-c CONTAINER] [-i] [-t] -- COMMAND [ARG...]")
-		return exitError{Code: 2}
-	}
-	c, err := f.client()
+	cmd := newLocalCommand("exec", "outpost exec POD [-c CONTAINER] [-i] [-t] -- COMMAND [ARG...]", stderr)
+	container := cmd.String("c", "", "container (needed when the pod has several)")
+	stdin := cmd.Bool("i", false, "pass stdin to the command")
+	tty := cmd.Bool("t", false, "give the command a terminal (with -i, the local terminal goes raw)")
+	pos, err := cmd.Parse(splitShortFlags(args), 2, -1)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := cliContext()
+	c, ctx, cancel, err := cmd.connect()
+	if err != nil {
+		return err
+	}
 	defer cancel()
 
 	if *tty && *stdin {

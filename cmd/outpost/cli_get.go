@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"time"
@@ -10,7 +9,6 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/outpost-edge/outpost/agent/localapi"
-	"github.com/outpost-edge/outpost/internal/cli"
 )
 
 // now is the CLI's clock; tests fix it.
@@ -18,29 +16,21 @@ var now = time.Now
 
 // runGet lists pods, services or the node, as kubectl get does.
 func runGet(args []string, stdout, stderr io.Writer) error {
-	fl := flag.NewFlagSet("get", flag.ContinueOnError)
-	fl.SetOutput(stderr)
-	var f cliFlags
-	f.register(fl)
-	output := fl.String("o", "", "output format: wide, json or yaml")
-	pos, err := cli.ParseInterspersed(fl, args)
+	cmd := newLocalCommand("get", "outpost get pods|services|nodes [-o wide|json|yaml]", stderr)
+	output := cmd.String("o", "", "output format: wide, json or yaml")
+	pos, err := cmd.Parse(args, 1, 1)
 	if err != nil {
-		return exitError{Code: 2}
-	}
-	if len(pos) != 1 {
-		fmt.Fprintln(stderr, "usage: outpost get pods|services|nodes [-o wide|json|yaml]")
-		return exitError{Code: 2}
+		return err
 	}
 	switch *output {
 	case "", "wide", "json", "yaml":
 	default:
 		return fmt.Errorf("unknown output format %q: want wide, json or yaml", *output)
 	}
-	c, err := f.client()
+	c, ctx, cancel, err := cmd.connect()
 	if err != nil {
 		return err
 	}
-	ctx, cancel := cliContext()
 	defer cancel()
 	wide := *output == "wide"
 	switch pos[0] {

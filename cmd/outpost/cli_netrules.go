@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"time"
@@ -17,20 +16,18 @@ import (
 // runNetrules: `outpost netrules dump` prints the agent's nftables table as
 // nft text, for debugging service routing.
 func runNetrules(args []string, stdout, stderr io.Writer) error {
-	fl := flag.NewFlagSet("netrules dump", flag.ContinueOnError)
-	fl.SetOutput(stderr)
-	var f cliFlags
-	f.register(fl)
-	pos, err := cli.ParseInterspersed(fl, args)
-	if err != nil || len(pos) != 1 || pos[0] != "dump" {
-		fmt.Fprintln(stderr, "usage: outpost netrules dump")
-		return exitError{Code: 2}
-	}
-	c, err := f.client()
+	cmd := newLocalCommand("netrules", "outpost netrules dump", stderr)
+	pos, err := cmd.Parse(args, 1, 1)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := cliContext()
+	if pos[0] != "dump" {
+		return cmd.Fail("unknown subcommand %q", pos[0])
+	}
+	c, ctx, cancel, err := cmd.connect()
+	if err != nil {
+		return err
+	}
 	defer cancel()
 	var v localapi.NetRulesView
 	if err := c.getJSON(ctx, "/v1/netrules", &v); err != nil {
@@ -44,11 +41,10 @@ func runNetrules(args []string, stdout, stderr io.Writer) error {
 // dir: its nftables table and its service CIDR route, and nothing else (run
 // it with the agent stopped, e.g. when removing the package).
 func runCleanup(args []string, stdout, stderr io.Writer) error {
-	fl := flag.NewFlagSet("cleanup", flag.ContinueOnError)
-	fl.SetOutput(stderr)
-	table := fl.String("table", "outpost", "the nftables table to delete")
-	if err := fl.Parse(args); err != nil {
-		return exitError{Code: 2}
+	cmd := cli.NewFlagSet("cleanup", "outpost cleanup [--table NAME]", stderr)
+	table := cmd.String("table", "outpost", "the nftables table to delete")
+	if _, err := cmd.Parse(args, 0, 0); err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

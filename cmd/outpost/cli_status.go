@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"slices"
@@ -10,27 +9,20 @@ import (
 
 	"github.com/outpost-edge/outpost/agent/localapi"
 	"github.com/outpost-edge/outpost/api"
-	"github.com/outpost-edge/outpost/internal/cli"
 )
 
 // runStatus prints the node at a glance: its health, the link, what each
 // source last delivered and what waits in the outbox.
 func runStatus(args []string, stdout, stderr io.Writer) error {
-	fl := flag.NewFlagSet("status", flag.ContinueOnError)
-	fl.SetOutput(stderr)
-	var f cliFlags
-	f.register(fl)
-	output := fl.String("o", "", "output format: json or yaml")
-	pos, err := cli.ParseInterspersed(fl, args)
-	if err != nil || len(pos) > 0 {
-		fmt.Fprintln(stderr, "usage: outpost status [-o json|yaml]")
-		return exitError{Code: 2}
+	cmd := newLocalCommand("status", "outpost status [-o json|yaml]", stderr)
+	output := cmd.String("o", "", "output format: json or yaml")
+	if _, err := cmd.Parse(args, 0, 0); err != nil {
+		return err
 	}
-	c, err := f.client()
+	c, ctx, cancel, err := cmd.connect()
 	if err != nil {
 		return err
 	}
-	ctx, cancel := cliContext()
 	defer cancel()
 	var v localapi.StatusView
 	if err := c.getJSON(ctx, "/v1/status", &v); err != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 
+	"github.com/outpost-edge/outpost/internal/cli"
 	"github.com/outpost-edge/outpost/runtime/ctrd"
 	rtimages "github.com/outpost-edge/outpost/runtime/images"
 )
@@ -20,19 +20,21 @@ import (
 // runImages manages the node's images through the agent's containerd:
 // import (tarballs, for air-gapped sites), ls and rm.
 func runImages(args []string, stdout, stderr io.Writer) error {
-	usage := func() error {
-		fmt.Fprintln(stderr, "usage: outpost images ls | import FILE... | rm REF...")
-		return exitError{Code: 2}
-	}
-	if len(args) == 0 {
-		return usage()
-	}
-	fl := flag.NewFlagSet("images "+args[0], flag.ContinueOnError)
-	fl.SetOutput(stderr)
+	cmd := cli.NewFlagSet("images", "outpost images ls | import FILE... | rm REF...", stderr)
 	var f agentFlags
-	f.register(fl)
-	if err := fl.Parse(args[1:]); err != nil {
-		return exitError{Code: 2}
+	f.register(cmd.FlagSet)
+	pos, err := cmd.Parse(args, 1, -1)
+	if err != nil {
+		return err
+	}
+	sub, operands := pos[0], pos[1:]
+	switch {
+	case sub != "ls" && sub != "import" && sub != "rm":
+		return cmd.Fail("unknown subcommand %q", sub)
+	case sub == "ls" && len(operands) > 0:
+		return cmd.Fail("ls takes no arguments")
+	case sub != "ls" && len(operands) == 0:
+		return cmd.Fail("%s needs at least one argument", sub)
 	}
 	cfg, err := f.load()
 	if err != nil {
@@ -50,14 +52,11 @@ func runImages(args []string, stdout, stderr io.Writer) error {
 	}
 	defer c.Close()
 	ctx = namespaces.WithNamespace(ctx, ctrd.Namespace)
-	switch args[0] {
+	switch sub {
 	case "ls":
 		return listImages(ctx, c, stdout)
 	case "import":
-		if fl.NArg() == 0 {
-			return usage()
-		}
-		for _, file := range fl.Args() {
+		for _, file := range operands {
 			imgs, err := rtimages.Import(ctx, c, file, "")
 			if err != nil {
 				return err
@@ -68,18 +67,14 @@ func runImages(args []string, stdout, stderr io.Writer) error {
 		}
 		return nil
 	case "rm":
-		if fl.NArg() == 0 {
-			return usage()
-		}
-		for _, ref := range fl.Args() {
+		for _, ref := range operands {
 			if err := c.ImageService().Delete(ctx, ref, images.SynchronousDelete()); err != nil {
 				return fmt.Errorf("remove %s: %w", ref, err)
 			}
 			fmt.Fprintf(stdout, "removed %s\n", ref)
 		}
-		return nil
 	}
-	return usage()
+	return nil
 }
 
 func listImages(ctx context.Context, c *client.Client, stdout io.Writer) error {

@@ -1,12 +1,12 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"strings"
 
 	"github.com/outpost-edge/outpost/api"
+	"github.com/outpost-edge/outpost/internal/cli"
 )
 
 // stringList is a repeatable string flag.
@@ -18,17 +18,16 @@ func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
 // runValidate checks manifests offline: every problem with its file, line and
 // path; exit 1 when there is any, 0 with a one-line summary otherwise.
 func runValidate(args []string, stdout, stderr io.Writer) error {
-	fl := flag.NewFlagSet("validate", flag.ContinueOnError)
-	fl.SetOutput(stderr)
+	cmd := cli.NewFlagSet("validate", "outpost validate -f FILE|DIR|- [-f ...] (or the files as arguments)", stderr)
 	var files stringList
-	fl.Var(&files, "f", "manifest file, directory (its *.yaml, *.yml, *.json) or - for stdin; repeatable")
-	if err := fl.Parse(args); err != nil {
-		return exitError{Code: 2}
+	cmd.Var(&files, "f", "manifest file, directory (its *.yaml, *.yml, *.json) or - for stdin; repeatable")
+	pos, err := cmd.Parse(args, 0, -1)
+	if err != nil {
+		return err
 	}
-	files = append(files, fl.Args()...)
+	files = append(files, pos...)
 	if len(files) == 0 {
-		fmt.Fprintln(stderr, "usage: outpost validate -f FILE|DIR|- [-f ...]")
-		return exitError{Code: 2}
+		return cmd.Fail("no file given")
 	}
 	var paths []string
 	for _, f := range files {
