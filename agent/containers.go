@@ -6,8 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/outpost-edge/outpost/api"
@@ -204,12 +202,7 @@ func (w *podWorker) firstAttempt(container string) int {
 	}
 	next := 0
 	for _, e := range ents {
-		// <attempt>.log, rotated <attempt>.log.N, a rotation's <attempt>.log.tmp
-		num, rest, ok := strings.Cut(e.Name(), ".")
-		if !ok || (rest != "log" && !strings.HasPrefix(rest, "log.")) {
-			continue
-		}
-		if n, err := strconv.Atoi(num); err == nil && n >= 0 && strconv.Itoa(n) == num {
+		if n, ok := podfiles.LogAttempt(e.Name()); ok {
 			next = max(next, n+1)
 		}
 	}

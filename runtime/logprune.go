@@ -6,8 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
+
+	"github.com/outpost-edge/outpost/runtime/podfiles"
 )
 
 // pruneAttemptLogs removes the log files of a container's attempts older
@@ -29,7 +29,7 @@ func pruneAttemptLogs(dir string, keepFrom int) error {
 	}
 	var errs []error
 	for _, e := range ents {
-		attempt, ok := logAttempt(e.Name())
+		attempt, ok := podfiles.LogAttempt(e.Name())
 		if !ok || attempt >= keepFrom {
 			continue
 		}
@@ -38,18 +38,4 @@ func pruneAttemptLogs(dir string, keepFrom int) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// logAttempt parses the attempt of a log file name: <attempt>.log or
-// <attempt>.log.<suffix>.
-func logAttempt(name string) (int, bool) {
-	num, rest, ok := strings.Cut(name, ".")
-	if !ok || (rest != "log" && !strings.HasPrefix(rest, "log.")) {
-		return 0, false
-	}
-	n, err := strconv.Atoi(num)
-	if err != nil || n < 0 || strconv.Itoa(n) != num {
-		return 0, false
-	}
-	return n, true
 }

@@ -36,6 +36,21 @@ func (d Dir) ContainerLog(c string, attempt int) string {
 	return filepath.Join(d.Logs(), c, strconv.Itoa(attempt)+".log")
 }
 
+// LogAttempt parses the attempt out of the name of a file in a container's
+// log directory: <attempt>.log, a rotated <attempt>.log.N, or a rotation's
+// leftover <attempt>.log.tmp.
+func LogAttempt(name string) (int, bool) {
+	num, rest, ok := strings.Cut(name, ".")
+	if !ok || (rest != "log" && !strings.HasPrefix(rest, "log.")) {
+		return 0, false
+	}
+	n, err := strconv.Atoi(num)
+	if err != nil || n < 0 || strconv.Itoa(n) != num {
+		return 0, false
+	}
+	return n, true
+}
+
 // HostsFile is the pod's /etc/hosts: localhost and the pod's own name on its IP.
 func HostsFile(hostname string, ip netip.Addr) []byte {
 	var b bytes.Buffer

@@ -24,12 +24,9 @@ package ctl
 import (
 	"context"
 	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"reflect"
 	"strconv"
 	"strings"
@@ -106,7 +103,7 @@ func Dial(ctx context.Context, cfg mqttlink.Config, opts Options) (*Client, erro
 	if cfg.Prefix == "" {
 		cfg.Prefix = protocol.DefaultPrefix
 	}
-	tlsCfg, err := tlsConfig(cfg.TLS)
+	tlsCfg, err := cfg.TLS.Config()
 	if err != nil {
 		return nil, err
 	}
@@ -383,28 +380,4 @@ func (c *Client) Retained(ctx context.Context, filters ...string) ([]Message, er
 	mu.Lock()
 	defer mu.Unlock()
 	return out, nil
-}
-
-// tlsConfig builds the TLS settings as the agent does (mqttlink keeps its
-// own unexported).
-func tlsConfig(t mqttlink.TLS) (*tls.Config, error) {
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName}
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("%w: tls.caFile: %w", ErrInvalid, err)
-		}
-		cfg.RootCAs = x509.NewCertPool()
-		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("%w: tls.caFile %s holds no PEM certificate", ErrInvalid, t.CAFile)
-		}
-	}
-	if t.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("%w: tls.certFile/keyFile: %w", ErrInvalid, err)
-		}
-		cfg.Certificates = []tls.Certificate{cert}
-	}
-	return cfg, nil
 }

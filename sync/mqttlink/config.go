@@ -170,20 +170,25 @@ func (c *Config) Validate() error {
 
 // tlsConfig reads the TLS files; it runs before every connection attempt so
 // a renewed certificate is picked up without a restart.
-func (c *Config) tlsConfig() (*tls.Config, error) {
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.TLS.ServerName}
-	if c.TLS.CAFile != "" {
-		pem, err := os.ReadFile(c.TLS.CAFile)
+func (c *Config) tlsConfig() (*tls.Config, error) { return c.TLS.Config() }
+
+// Config reads the files and returns the TLS settings of a connection to the
+// broker: TLS 1.2 at least, the CA (else the system roots), the client
+// certificate. The agent and outpostctl connect the same way.
+func (t TLS) Config() (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
 		if err != nil {
 			return nil, fmt.Errorf("%w: tls.caFile: %w", ErrInvalid, err)
 		}
 		cfg.RootCAs = x509.NewCertPool()
 		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("%w: tls.caFile %s holds no PEM certificate", ErrInvalid, c.TLS.CAFile)
+			return nil, fmt.Errorf("%w: tls.caFile %s holds no PEM certificate", ErrInvalid, t.CAFile)
 		}
 	}
-	if c.TLS.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(c.TLS.CertFile, c.TLS.KeyFile)
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
 		if err != nil {
 			return nil, fmt.Errorf("%w: tls.certFile/keyFile: %w", ErrInvalid, err)
 		}

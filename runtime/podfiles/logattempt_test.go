@@ -1,4 +1,4 @@
-package runtime
+package podfiles
 
 import "testing"
 
@@ -21,9 +21,9 @@ func TestLogAttempt(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			n, ok := logAttempt(tt.name)
+			n, ok := LogAttempt(tt.name)
 			if n != tt.attempt || ok != tt.ok {
-				t.Errorf("logAttempt(%q) = %d, %v; want %d, %v", tt.name, n, ok, tt.attempt, tt.ok)
+				t.Errorf("LogAttempt(%q) = %d, %v; want %d, %v", tt.name, n, ok, tt.attempt, tt.ok)
 			}
 		})
 	}
