@@ -127,7 +127,7 @@ func (r *Runtime) createContainer(ctx context.Context, req StartRequest, id, log
 		HostsPath:      sb.HostsPath,
 		ResolvConfPath: sb.ResolvConfPath,
 		VolumeDir:      dir.Volume,
-		CgroupParent:   "/outpost/pod" + req.Ref.UID,
+		CgroupParent:   podCgroup(req.Ref.UID),
 		CgroupV2:       r.cgroupV2,
 	}, req.Container, cfg.Config, r.cfg.Policy)
 	if err != nil {

@@ -8,9 +8,11 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/containerd/errdefs"
+	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 
 	"github.com/outpost-edge/outpost/api"
@@ -183,9 +185,12 @@ func isMountPoint(p string) bool {
 }
 
 // RemovePod removes what EnsureSandbox made: the network (IP released),
-// the network namespace, tmpfs volumes and, unless keepLogs, the pod's
-// directory with its logs. The pod's containers must be removed first.
-// Removing a pod that is already gone is not an error.
+// the network namespace, tmpfs volumes, the pod's cgroup directories and,
+// unless keepLogs, the pod's directory with its logs. The pod's containers
+// must be removed first. Removing a pod that is already gone is not an
+// error. Nothing mounted below the pod's directory is deleted through: every
+// mount there (a tmpfs emptyDir, a bind a container's creation left) is
+// detached first, and the directory is left alone if one cannot be.
 func (r *Runtime) RemovePod(ctx context.Context, uid string, keepLogs bool) error {
 	var errs []error
 	nsPath := filepath.Join(r.netnsDir(), uid)
@@ -198,16 +203,18 @@ func (r *Runtime) RemovePod(ctx context.Context, uid string, keepLogs bool) erro
 		if err := ns.Remove(); err != nil {
 			errs = append(errs, err)
 		}
+	} else if !errors.Is(err, netns.ErrNotFound) {
+		errs = append(errs, err)
+	} else if err := os.Remove(nsPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+		// A pin file whose mount is gone (a crash inside New or Remove).
+		errs = append(errs, err)
 	}
 	dir := r.podDir(uid)
-	vols, _ := os.ReadDir(filepath.Join(string(dir), "volumes"))
-	for _, v := range vols {
-		p := dir.Volume(v.Name())
-		if isMountPoint(p) {
-			if err := unix.Unmount(p, unix.MNT_DETACH); err != nil {
-				errs = append(errs, fmt.Errorf("unmount %s: %w", p, err))
-			}
-		}
+	if err := unmountBelow(string(dir)); err != nil {
+		errs = append(errs, err)
+	}
+	if err := r.removePodCgroups(uid); err != nil {
+		errs = append(errs, err)
 	}
 	if len(errs) == 0 {
 		var err error
@@ -218,6 +225,24 @@ func (r *Runtime) RemovePod(ctx context.Context, uid string, keepLogs bool) erro
 		}
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// unmountBelow detaches every mount at or below dir, deepest first, so that
+// removing dir cannot reach into a mounted file system (a hostPath's bind
+// would take the host's files with it).
+func unmountBelow(dir string) error {
+	mounts, err := mountinfo.GetMounts(mountinfo.PrefixFilter(dir))
+	if err != nil {
+		return fmt.Errorf("read mounts below %s: %w", dir, err)
+	}
+	slices.SortFunc(mounts, func(a, b *mountinfo.Info) int { return len(b.Mountpoint) - len(a.Mountpoint) })
+	var errs []error
+	for _, m := range mounts {
+		if err := unix.Unmount(m.Mountpoint, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+			errs = append(errs, fmt.Errorf("unmount %s: %w", m.Mountpoint, err))
 		}
 	}
 	return errors.Join(errs...)
