@@ -41,7 +41,8 @@ import (
 // reap removes orphaned shims and snapshots. It runs once, in New, after
 // containerd has loaded the shims it can.
 func (r *Runtime) reap(ctx context.Context) {
-	if r.server != nil { // an external containerd's shims are its own
+	if r.server != nil { // an external containerd's shims and bundles are its own
+		r.removeHalfDeletedBundles()
 		if n, err := r.reapShims(); err != nil {
 			r.log.Warn().Err(err).Msg("reaping orphaned shims")
 		} else if n > 0 {
@@ -113,6 +114,26 @@ func (r *Runtime) reapShims() (int, error) {
 		}
 	}
 	return killed, errors.Join(errs...)
+}
+
+// removeHalfDeletedBundles removes the bundles containerd was deleting when
+// the agent was killed: it renames a bundle to ".<id>" and then removes it,
+// and skips hidden names when it loads bundles, so nothing else would.
+func (r *Runtime) removeHalfDeletedBundles() {
+	entries, _ := os.ReadDir(r.bundlesDir())
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		p := filepath.Join(r.bundlesDir(), e.Name())
+		if err := unmountBelow(p); err != nil {
+			r.log.Warn().Err(err).Str("bundle", p).Msg("unmounting a half-deleted bundle")
+			continue
+		}
+		if err := os.RemoveAll(p); err != nil {
+			r.log.Warn().Err(err).Str("bundle", p).Msg("removing a half-deleted bundle")
+		}
+	}
 }
 
 // shimSocketsInUse are the shim sockets the task bundles containerd kept

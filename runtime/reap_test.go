@@ -192,3 +192,21 @@ func podCgroupDirs(uid string) []string {
 	v1, _ := filepath.Glob("/sys/fs/cgroup/*/outpost/pod" + uid)
 	return append(dirs, v1...)
 }
+
+// TestHalfDeletedBundleIsRemoved: containerd deletes a bundle by renaming
+// it to ".<id>" and removing that; an agent killed in between leaves a
+// hidden bundle containerd skips ever after. The next runtime removes it.
+func TestHalfDeletedBundleIsRemoved(t *testing.T) {
+	e := newEnv(t, nil)
+	hidden := filepath.Join(e.cfg.StateDir, "io.containerd.runtime.v2.task", ctrd.Namespace, ".0123456789ab-main-0")
+	if err := os.MkdirAll(filepath.Join(hidden, "rootfs"), 0o711); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(hidden, "config.json"), []byte("{}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.restart()
+	if _, err := os.Stat(hidden); !os.IsNotExist(err) {
+		t.Fatalf("half-deleted bundle after a restart: %v, want it gone", err)
+	}
+}
