@@ -320,6 +320,9 @@ func (r *Runtime) Sandboxes(ctx context.Context) ([]string, error) {
 	}
 	for _, e := range dirs {
 		uid := e.Name()
+		if !e.IsDir() {
+			continue
+		}
 		if !onlyLogs(string(podfiles.Dir(filepath.Join(r.cfg.DataDir, "pods", uid)))) || len(r.podCgroupDirs(uid)) > 0 {
 			seen[uid] = true
 		}

@@ -213,9 +213,9 @@ func (r *Runtime) RemovePod(ctx context.Context, uid string, keepLogs bool) erro
 	if err := unmountBelow(string(dir)); err != nil {
 		errs = append(errs, err)
 	}
-	if err := r.removePodCgroups(uid); err != nil {
-		errs = append(errs, err)
-	}
+	// A cgroup still busy (a process outlived its container) is reported
+	// but does not keep the pod's files.
+	cgErr := r.removePodCgroups(uid)
 	if len(errs) == 0 {
 		var err error
 		if keepLogs {
@@ -227,7 +227,7 @@ func (r *Runtime) RemovePod(ctx context.Context, uid string, keepLogs bool) erro
 			errs = append(errs, err)
 		}
 	}
-	return errors.Join(errs...)
+	return errors.Join(append(errs, cgErr)...)
 }
 
 // unmountBelow detaches every mount at or below dir, deepest first, so that
@@ -245,7 +245,19 @@ func unmountBelow(dir string) error {
 			errs = append(errs, fmt.Errorf("unmount %s: %w", m.Mountpoint, err))
 		}
 	}
-	return errors.Join(errs...)
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	// A mount that would not come off, or came meanwhile, keeps the
+	// directory from being removed.
+	left, err := mountinfo.GetMounts(mountinfo.PrefixFilter(dir))
+	if err != nil {
+		return fmt.Errorf("read mounts below %s: %w", dir, err)
+	}
+	if len(left) > 0 {
+		return fmt.Errorf("%s still has %d mounts below it, first %s", dir, len(left), left[0].Mountpoint)
+	}
+	return nil
 }
 
 func removeAllBut(dir, keep string) error {
