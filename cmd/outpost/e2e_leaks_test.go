@@ -75,15 +75,14 @@ func TestE2ENothingLeaksUnderKill9(t *testing.T) {
 		return len(s.ContainerStatuses) == 1 && s.ContainerStatuses[0].RestartCount >= 1
 	})
 	n.kill9()
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0))
-	for i := range stormKills {
+	seed := uint64(time.Now().UnixNano())
+	rng := rand.New(rand.NewPCG(seed, 0))
+	for range stormKills {
 		n.startNoWait()
 		time.Sleep(time.Duration(rng.Int64N(int64(stormMaxDelay))))
 		n.kill9()
-		if i == stormKills-1 {
-			t.Logf("storm: %d kills in %v", stormKills, time.Since(began).Round(time.Second))
-		}
 	}
+	t.Logf("storm: %d kills in %v (seed %d)", stormKills, time.Since(began).Round(time.Second), seed)
 	before := n.census(nil)
 	t.Logf("census right after the storm (agent dead): %+v", before)
 
