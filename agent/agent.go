@@ -115,7 +115,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("list containers: %w", err)
 	}
-	a.reconcile(ctx, groupByUID(observed))
+	byUID := groupByUID(observed)
+	if err := a.removeOrphanSandboxes(ctx, byUID); err != nil {
+		a.log.Warn().Err(err).Msg("removing orphaned sandboxes")
+	}
+	a.reconcile(ctx, byUID)
 	a.dropStaleStatuses(ctx)
 	a.readyOnce.Do(func() { close(a.ready) })
 	resubscribe := (<-chan time.Time)(nil)

@@ -8,7 +8,7 @@ import (
 )
 
 // Drain stops every pod on the node with its grace period and removes its
-// containers and sandbox, without running the reconcile loop: for
+// containers and sandbox (also the sandbox of a pod with no container), without running the reconcile loop: for
 // maintenance or before powering a device off. The desired state is kept,
 // so the next `outpost agent` starts the pods again.
 func (a *Agent) Drain(ctx context.Context) error {
@@ -63,6 +63,15 @@ func (a *Agent) Drain(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
+	// Pods without a container still have their sandbox: one whose
+	// container never started keeps its netns, address and volumes.
+	drained := map[string]bool{}
+	for uid := range groupByUID(obs) {
+		drained[uid] = true
+	}
+	if err := a.removeSandboxesBut(ctx, drained, true); err != nil {
+		errs = append(errs, err)
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("drain: %v", errs)
 	}

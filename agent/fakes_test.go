@@ -3,7 +3,9 @@ package agent
 import (
 	"context"
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -29,6 +31,8 @@ type fakeRuntime struct {
 	// sandboxes lists EnsureSandbox's pod uids, removedPods RemovePod's calls.
 	sandboxes   []string
 	removedPods []removedPod
+	// extraSandboxes are sandboxes without a pod (left by a killed agent).
+	extraSandboxes []string
 	// exitAtOnce makes every container exit with this code before
 	// StartContainer even returns (a command that fails instantly).
 	exitAtOnce *int32
@@ -137,6 +141,21 @@ func (f *fakeRuntime) RemovePod(_ context.Context, uid string, keepLogs bool) er
 	defer f.mu.Unlock()
 	f.removedPods = append(f.removedPods, removedPod{uid, keepLogs})
 	return nil
+}
+
+// Sandboxes are the uids given to EnsureSandbox and not to RemovePod since
+// (a pod made again after its removal counts as removed), and extraSandboxes.
+func (f *fakeRuntime) Sandboxes(context.Context) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	live := map[string]bool{}
+	for _, uid := range append(f.sandboxes, f.extraSandboxes...) {
+		live[uid] = true
+	}
+	for _, p := range f.removedPods {
+		delete(live, p.uid)
+	}
+	return slices.Sorted(maps.Keys(live)), nil
 }
 
 func (f *fakeRuntime) List(context.Context) ([]runtime.Observed, error) {

@@ -16,6 +16,7 @@ type Runtime interface {
 	StopContainer(ctx context.Context, id string, grace time.Duration) (runtime.Exit, error)
 	RemoveContainer(ctx context.Context, id string) error
 	RemovePod(ctx context.Context, uid string, keepLogs bool) error
+	Sandboxes(ctx context.Context) ([]string, error)
 	List(ctx context.Context) ([]runtime.Observed, error)
 	Events(ctx context.Context) <-chan runtime.Event
 	Exec(ctx context.Context, id string, req runtime.ExecRequest) (int, error)

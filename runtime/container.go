@@ -177,7 +177,7 @@ func (r *Runtime) specPod(req StartRequest, id string) containerspec.Pod {
 		ResolvConfPath: sb.ResolvConfPath,
 		VolumeDir:      dir.Volume,
 		BindDir:        filepath.Join(dir.Subpaths(), id),
-		CgroupParent:   "/outpost/pod" + req.Ref.UID,
+		CgroupParent:   podCgroup(req.Ref.UID),
 		CgroupV2:       r.cgroupV2,
 		PidsLimit:      r.cfg.PidsLimit,
 	}

@@ -31,3 +31,6 @@ func (c cniNetwork) SetupFresh(ctx context.Context, podID, netnsPath string) (Ne
 func (c cniNetwork) Teardown(ctx context.Context, podID, netnsPath string) error {
 	return c.n.Teardown(ctx, podID, netnsPath)
 }
+
+// Attached lists the pods holding an address.
+func (c cniNetwork) Attached() ([]string, error) { return c.n.Attached() }

@@ -113,6 +113,9 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		r.server, r.client = s, s.Client()
 	}
 	r.log.Info().Dur("took", time.Since(began)).Bool("embedded", r.server != nil).Msg("containerd ready")
+	// Before any container is created: a shim being started for one would
+	// look orphaned.
+	r.reap(ctx)
 	if err := r.ImportDir(r.ctx(ctx), filepath.Join(cfg.DataDir, "images")); err != nil {
 		r.log.Warn().Err(err).Msg("importing image tarballs")
 	}

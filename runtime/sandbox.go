@@ -8,15 +8,16 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/containerd/errdefs"
+	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 
 	"github.com/outpost-edge/outpost/api"
 	"github.com/outpost-edge/outpost/runtime/netns"
 	"github.com/outpost-edge/outpost/runtime/podfiles"
-	"github.com/outpost-edge/outpost/runtime/safepath"
 )
 
 // freshSetup is implemented by networks that can skip checking a cached
@@ -184,9 +185,12 @@ func isMountPoint(p string) bool {
 }
 
 // RemovePod removes what EnsureSandbox made: the network (IP released),
-// the network namespace, tmpfs volumes and, unless keepLogs, the pod's
-// directory with its logs. The pod's containers must be removed first.
-// Removing a pod that is already gone is not an error.
+// the network namespace, tmpfs volumes, the pod's cgroup directories and,
+// unless keepLogs, the pod's directory with its logs. The pod's containers
+// must be removed first. Removing a pod that is already gone is not an
+// error. Nothing mounted below the pod's directory is deleted through: every
+// mount there (a tmpfs emptyDir, a bind a container's creation left) is
+// detached first, and the directory is left alone if one cannot be.
 func (r *Runtime) RemovePod(ctx context.Context, uid string, keepLogs bool) error {
 	var errs []error
 	nsPath := filepath.Join(r.netnsDir(), uid)
@@ -199,22 +203,19 @@ func (r *Runtime) RemovePod(ctx context.Context, uid string, keepLogs bool) erro
 		if err := ns.Remove(); err != nil {
 			errs = append(errs, err)
 		}
-	}
-	dir := r.podDir(uid)
-	// Mount points of volume sources a killed agent left: unmounted
-	// before anything is removed, or their content would be.
-	if err := safepath.Unbind(dir.Subpaths()); err != nil {
+	} else if !errors.Is(err, netns.ErrNotFound) {
+		errs = append(errs, err)
+	} else if err := os.Remove(nsPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+		// A pin file whose mount is gone (a crash inside New or Remove).
 		errs = append(errs, err)
 	}
-	vols, _ := os.ReadDir(filepath.Join(string(dir), "volumes"))
-	for _, v := range vols {
-		p := dir.Volume(v.Name())
-		if isMountPoint(p) {
-			if err := unix.Unmount(p, unix.MNT_DETACH); err != nil {
-				errs = append(errs, fmt.Errorf("unmount %s: %w", p, err))
-			}
-		}
+	dir := r.podDir(uid)
+	if err := unmountBelow(string(dir)); err != nil {
+		errs = append(errs, err)
 	}
+	// A cgroup still busy (a process outlived its container) is reported
+	// but does not keep the pod's files.
+	cgErr := r.removePodCgroups(uid)
 	if len(errs) == 0 {
 		var err error
 		if keepLogs {
@@ -226,7 +227,37 @@ func (r *Runtime) RemovePod(ctx context.Context, uid string, keepLogs bool) erro
 			errs = append(errs, err)
 		}
 	}
-	return errors.Join(errs...)
+	return errors.Join(append(errs, cgErr)...)
+}
+
+// unmountBelow detaches every mount at or below dir, deepest first, so that
+// removing dir cannot reach into a mounted file system (a hostPath's bind
+// would take the host's files with it).
+func unmountBelow(dir string) error {
+	mounts, err := mountinfo.GetMounts(mountinfo.PrefixFilter(dir))
+	if err != nil {
+		return fmt.Errorf("read mounts below %s: %w", dir, err)
+	}
+	slices.SortFunc(mounts, func(a, b *mountinfo.Info) int { return len(b.Mountpoint) - len(a.Mountpoint) })
+	var errs []error
+	for _, m := range mounts {
+		if err := unix.Unmount(m.Mountpoint, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+			errs = append(errs, fmt.Errorf("unmount %s: %w", m.Mountpoint, err))
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	// A mount that would not come off, or came meanwhile, keeps the
+	// directory from being removed.
+	left, err := mountinfo.GetMounts(mountinfo.PrefixFilter(dir))
+	if err != nil {
+		return fmt.Errorf("read mounts below %s: %w", dir, err)
+	}
+	if len(left) > 0 {
+		return fmt.Errorf("%s still has %d mounts below it, first %s", dir, len(left), left[0].Mountpoint)
+	}
+	return nil
 }
 
 func removeAllBut(dir, keep string) error {

@@ -5,7 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"regexp"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/containernetworking/cni/libcni"
@@ -184,4 +188,34 @@ func toResult(r types.Result, netnsPath string) (Result, error) {
 		return Result{IP: ip.Unmap(), Gateway: gw.Unmap(), Interface: IfName}, nil
 	}
 	return Result{}, fmt.Errorf("cni result has no IPv4 address on %s", IfName)
+}
+
+// Attached returns the IDs of the pods holding an address, as host-local
+// records them (a file per address, holding the pod ID and the interface).
+// An agent killed between allocating and caching an address leaves one
+// that only this shows; Teardown of that pod releases it.
+func (n *Network) Attached() ([]string, error) {
+	dir := filepath.Join(n.cfg.DataDir, NetworkName)
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cni: read allocations: %w", err)
+	}
+	var ids []string
+	for _, e := range entries {
+		if _, err := netip.ParseAddr(e.Name()); err != nil || e.IsDir() {
+			continue // last_reserved_ip.0, lock
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			continue // released meanwhile
+		}
+		id, _, _ := strings.Cut(string(b), "\n")
+		if id = strings.TrimSpace(id); id != "" && !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
 }
