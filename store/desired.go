@@ -35,6 +35,9 @@ type ApplyResult struct {
 	Changed bool
 	// Added and Removed name the pods that entered and left the source, sorted.
 	Added, Removed []string
+	// Reset: the document's resetFrom matched the stored generation, which
+	// the document's lower (or equal) generation replaced.
+	Reset bool
 }
 
 // DesiredPod is a pod of the merged view.
@@ -88,6 +91,11 @@ type encoded struct {
 // lower than the stored one fails with ErrStale; an equal one changes nothing;
 // a higher one replaces all of src's pods and services. Pods keep their uid
 // while they stay in src; a pod new to src gets a new uid.
+//
+// A document whose ResetFrom is the stored generation replaces src whatever
+// its own generation (a generation reset); with any other stored generation
+// ResetFrom changes nothing. Whether a reset may be honoured (it must be
+// signed) is the caller's policy. Generations run from 1 to api.MaxGeneration.
 func (s *Store) Apply(ctx context.Context, src Source, doc *api.NodeState) (ApplyResult, error) {
 	if err := src.Validate(); err != nil {
 		return ApplyResult{}, fmt.Errorf("store: apply: %w", err)
@@ -95,8 +103,8 @@ func (s *Store) Apply(ctx context.Context, src Source, doc *api.NodeState) (Appl
 	if doc == nil {
 		return ApplyResult{}, fmt.Errorf("store: apply %s: %w: no document", src, ErrInvalid)
 	}
-	if doc.Generation <= 0 {
-		return ApplyResult{}, fmt.Errorf("store: apply %s: %w: generation %d, want > 0", src, ErrInvalid, doc.Generation)
+	if doc.Generation <= 0 || doc.Generation > api.MaxGeneration {
+		return ApplyResult{}, fmt.Errorf("store: apply %s: %w: generation %d, want 1 to %d", src, ErrInvalid, doc.Generation, int64(api.MaxGeneration))
 	}
 	// Encode before the transaction: the single writer stays short.
 	pods, err := encodeAll(doc.Pods, func(p *api.Pod) string { return p.Metadata.Name })
@@ -110,7 +118,7 @@ func (s *Store) Apply(ctx context.Context, src Source, doc *api.NodeState) (Appl
 
 	res := ApplyResult{Source: src, Generation: doc.Generation}
 	err = s.update(ctx, func(tx *bolt.Tx) error {
-		return applyTx(tx, src, doc.Generation, pods, services, &res)
+		return applyTx(tx, src, doc.Generation, doc.ResetFrom, pods, services, &res)
 	})
 	if errors.Is(err, errRollback) {
 		return res, nil
@@ -121,17 +129,19 @@ func (s *Store) Apply(ctx context.Context, src Source, doc *api.NodeState) (Appl
 	s.desiredWatch.wake()
 	s.log.Info().Str("source", string(src)).Int64("generation", res.Generation).Int64("previous", res.Previous).
 		Int("pods", len(pods)).Int("services", len(services)).Strs("added", res.Added).Strs("removed", res.Removed).
-		Msg("desired state applied")
+		Bool("reset", res.Reset).Msg("desired state applied")
 	return res, nil
 }
 
-func applyTx(tx *bolt.Tx, src Source, gen int64, pods, services []encoded, res *ApplyResult) error {
+func applyTx(tx *bolt.Tx, src Source, gen, resetFrom int64, pods, services []encoded, res *ApplyResult) error {
 	sources := tx.Bucket(bucketSources)
 	key := []byte(src)
 	uids := map[string]string{}
 	if b := sources.Bucket(key); b != nil {
 		res.Previous = readGeneration(b)
 		switch {
+		case resetFrom != 0 && resetFrom == res.Previous && gen <= res.Previous:
+			res.Reset = true
 		case gen < res.Previous:
 			return fmt.Errorf("store: apply %s: %w: document generation %d is older than stored generation %d",
 				src, ErrStale, gen, res.Previous)

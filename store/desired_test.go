@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/outpost-edge/outpost/api"
+	bolt "go.etcd.io/bbolt"
 )
 
 func TestApplyGenerations(t *testing.T) {
@@ -37,6 +39,14 @@ func TestApplyGenerations(t *testing.T) {
 		{name: "huge name", doc: testDoc(6, strings.Repeat("n", 40000)), wantErr: ErrInvalid, wantPods: []string{"a", "b"}, wantGen: 5},
 		{name: "duplicate service", doc: &api.NodeState{Generation: 6, Services: []api.Service{testService("s"), testService("s")}},
 			wantErr: ErrInvalid, wantPods: []string{"a", "b"}, wantGen: 5},
+		{name: "above the range", doc: testDoc(api.MaxGeneration+1, "x"), wantErr: ErrInvalid, wantMsg: "want 1 to 9007199254740991",
+			wantPods: []string{"a", "b"}, wantGen: 5},
+		{name: "end of the range", doc: testDoc(api.MaxGeneration, "x"), wantChanged: true, wantPods: []string{"x"}, wantGen: api.MaxGeneration},
+		{name: "reset from the stored generation", doc: resetDoc(testDoc(1, "x"), 5), wantChanged: true, wantPods: []string{"x"}, wantGen: 1},
+		{name: "reset to the same generation", doc: resetDoc(testDoc(5, "x"), 5), wantChanged: true, wantPods: []string{"x"}, wantGen: 5},
+		{name: "reset from another generation is stale", doc: resetDoc(testDoc(1, "x"), 4), wantErr: ErrStale,
+			wantPods: []string{"a", "b"}, wantGen: 5},
+		{name: "reset with a higher generation is an apply", doc: resetDoc(testDoc(6, "x"), 4), wantChanged: true, wantPods: []string{"x"}, wantGen: 6},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -76,6 +86,41 @@ func TestApplyGenerations(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func resetDoc(d *api.NodeState, from int64) *api.NodeState {
+	d.ResetFrom = from
+	return d
+}
+
+// An older agent accepted generation 2^63-1: every later document was stale,
+// across restarts. A reset from exactly that generation frees the source, and
+// replaying the reset later is stale.
+func TestResetUnwedgesStoredGeneration(t *testing.T) {
+	s := openT(t, statePath(t), Options{})
+	mustApply(t, s, SourceNode, testDoc(5, "a"))
+	const wedged = int64(math.MaxInt64)
+	if err := s.update(t.Context(), func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketSources).Bucket([]byte(SourceNode)).Put(keyGeneration, u64(uint64(wedged)))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s = reopen(t, s, Options{})
+	if _, err := s.Apply(t.Context(), SourceNode, testDoc(6, "b")); !errors.Is(err, ErrStale) {
+		t.Fatalf("apply on the wedged source = %v, want ErrStale", err)
+	}
+	res := mustApply(t, s, SourceNode, resetDoc(testDoc(1, "b"), wedged))
+	if !res.Reset || res.Previous != wedged || res.Generation != 1 || !slices.Equal(res.Added, []string{"b"}) {
+		t.Fatalf("reset = %+v", res)
+	}
+	s = reopen(t, s, Options{})
+	mustApply(t, s, SourceNode, testDoc(2, "c"))
+	if _, err := s.Apply(t.Context(), SourceNode, resetDoc(testDoc(1, "b"), wedged)); !errors.Is(err, ErrStale) {
+		t.Fatalf("replayed reset = %v, want ErrStale", err)
+	}
+	if m := mustDesired(t, s); m.Generations[SourceNode] != 2 || !slices.Equal(podNames(m), []string{"c"}) {
+		t.Fatalf("after the replay: generation %d pods %v", m.Generations[SourceNode], podNames(m))
 	}
 }
 

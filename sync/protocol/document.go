@@ -40,7 +40,8 @@ type Document struct {
 // and names topic as its target is accepted. Without, a plain NodeState is
 // accepted, and so is a Signed envelope that names topic (unwrapped, its
 // signature unchecked): a control plane may start signing before its nodes
-// trust its key. Errors wrap one of ErrEmpty, ErrTooLarge, ErrSignature or
+// trust its key. A document with resetFrom (a generation reset) needs a
+// verified signature in every case. Errors wrap one of ErrEmpty, ErrTooLarge, ErrSignature or
 // ErrInvalid; an ErrInvalid error also holds the api.ErrorList with the
 // field paths.
 func Decode(payload []byte, keys Keys, topic string) (Document, error) {
@@ -74,6 +75,11 @@ func Decode(payload []byte, keys Keys, topic string) (Document, error) {
 	ns, err := api.ParseNodeState(data)
 	if err != nil {
 		return Document{}, &InvalidError{Errs: api.AsErrorList(err)}
+	}
+	if ns.ResetFrom != 0 && !d.Verified {
+		// A reset goes back in generations: without a verified signature
+		// it would undo the replay protection for anyone who can publish.
+		return Document{}, fmt.Errorf("%w: resetFrom: a generation reset is honoured only when signed by a trusted key, and this node has no mqtt.trustedKeys", ErrSignature)
 	}
 	d.State = ns
 	return d, nil

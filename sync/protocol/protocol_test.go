@@ -62,6 +62,10 @@ func TestDecode(t *testing.T) {
 		{"malformed json", []byte(`{"apiVersion":"outpost.dev/v1","kind":"NodeState",`), nil, ErrInvalid, "", false, "cannot parse"},
 		{"invalid spec", []byte(`{"apiVersion":"outpost.dev/v1","kind":"NodeState","generation":1,"pods":[{"metadata":{"name":"a"},"spec":{"containers":[{"name":"c"}]}}]}`),
 			nil, ErrInvalid, "", false, "pods[a].spec.containers[0].image"},
+		{"signed reset", sign("k1", priv, []byte(`{"apiVersion":"outpost.dev/v1","kind":"NodeState","generation":1,"resetFrom":9223372036854775807}`)), keys, nil, "", true, ""},
+		{"reset without keys", []byte(`{"apiVersion":"outpost.dev/v1","kind":"NodeState","generation":1,"resetFrom":9}`), nil, ErrSignature, "", false, "resetFrom: a generation reset is honoured only when signed"},
+		{"signed reset without keys", sign("k1", priv, []byte(`{"apiVersion":"outpost.dev/v1","kind":"NodeState","generation":1,"resetFrom":9}`)), nil, ErrSignature, "", false, "no mqtt.trustedKeys"},
+		{"generation above the range", doc(1<<53, "a"), nil, ErrInvalid, "", false, "generation: must be at most"},
 		{"signed invalid spec", sign("k1", priv, []byte(`{"apiVersion":"outpost.dev/v1","kind":"NodeState","generation":0}`)), keys, ErrInvalid, "", false, "generation"},
 	}
 	for _, tt := range tests {
