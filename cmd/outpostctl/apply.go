@@ -32,13 +32,14 @@ func runApply(args []string, stdout, stderr io.Writer) error {
 	fl.Var(&nodes, "nodes", "with --wait and --group: the members to wait for (repeatable or comma-separated; default: the nodes that report the group)")
 	force := fl.Bool("force", false, "publish a new generation even when nothing changed")
 	dryRun := fl.Bool("dry-run", false, "print the document that would be published, publish nothing")
+	reset := fl.Bool("reset", false, "publish a generation reset: generation 1, taken by nodes stuck at a generation nothing can follow (needs --key)")
 	pos, err := cli.ParseInterspersed(fl, args)
 	if err != nil {
 		return exitError{Code: 2}
 	}
 	tgt := ctl.Target{Node: *node, Group: *group}
 	if len(files) == 0 || len(pos) > 0 || tgt.Validate() != nil {
-		return usageError(stderr, "usage: outpostctl apply -f FILE|DIR|- [-f ...] (--node N | --group G) [--key K] [--wait [--timeout 60s]]")
+		return usageError(stderr, "usage: outpostctl apply -f FILE|DIR|- [-f ...] (--node N | --group G) [--key K [--reset]] [--wait [--timeout 60s]]")
 	}
 	state, err := loadState(files)
 	if err != nil {
@@ -67,7 +68,7 @@ func runApply(args []string, stdout, stderr io.Writer) error {
 		defer w.Close()
 	}
 	actx, acancel := context.WithTimeout(ctx, connectTimeout)
-	res, err := c.Apply(actx, tgt, state, ctl.ApplyOptions{Signer: signer, Force: *force, DryRun: *dryRun})
+	res, err := c.Apply(actx, tgt, state, ctl.ApplyOptions{Signer: signer, Force: *force, DryRun: *dryRun, Reset: *reset})
 	acancel()
 	if err != nil {
 		return err
@@ -79,6 +80,9 @@ func runApply(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintln(stdout, applyLine(res, state, signer))
 	if w == nil {
 		return nil
+	}
+	if res.ResetFrom != 0 {
+		w.ExpectReset()
 	}
 	began := time.Now()
 	if len(w.Members()) == 0 {
@@ -103,6 +107,9 @@ func applyLine(res ctl.ApplyResult, st *api.NodeState, s *ctl.Signer) string {
 		plural(len(st.Pods), "pod"), plural(len(st.Services), "service"))
 	if s != nil {
 		line += ", signed by " + s.KeyID
+	}
+	if res.ResetFrom != 0 {
+		line += fmt.Sprintf(", a reset from generation %d", res.ResetFrom)
 	}
 	return line + ")"
 }

@@ -28,6 +28,12 @@ type Watcher struct {
 	views    map[string]*NodeView
 	warnings []warning
 	changed  chan struct{} // buffered(1): something to re-evaluate
+	// before is the generation each node reported in the first report the
+	// watcher saw: what it had stored before the apply (the broker sends
+	// the retained report on subscription, ahead of anything newer).
+	before map[string]int64
+	// reset: the document waited for is a generation reset (see ExpectReset).
+	reset bool
 }
 
 type warning struct {
@@ -43,7 +49,8 @@ func (c *Client) Watch(ctx context.Context, t Target, nodes []string) (*Watcher,
 	if err := t.Validate(); err != nil {
 		return nil, err
 	}
-	w := &Watcher{c: c, t: t, members: map[string]bool{}, views: map[string]*NodeView{}, changed: make(chan struct{}, 1)}
+	w := &Watcher{c: c, t: t, members: map[string]bool{}, views: map[string]*NodeView{}, changed: make(chan struct{}, 1),
+		before: map[string]int64{}}
 	n := "+"
 	switch {
 	case t.Node != "":
@@ -89,7 +96,13 @@ func (w *Watcher) add(m Message) {
 	}
 	switch leaf {
 	case protocol.TopicStatus:
-		if v.addStatus(m.Payload) && !w.fixed {
+		if !v.addStatus(m.Payload) {
+			break
+		}
+		if _, seen := w.before[node]; !seen {
+			w.before[node] = v.Report.ObservedGenerations[w.t.Source()]
+		}
+		if !w.fixed {
 			if _, listed := v.Report.ObservedGenerations[w.t.Source()]; listed {
 				w.members[node] = true
 			}
@@ -111,6 +124,15 @@ func (w *Watcher) add(m Message) {
 	}
 }
 
+// ExpectReset says the document waited for is a generation reset
+// (ApplyResult.Reset): a node observed it only when it reports exactly its
+// generation, since what it had stored before is higher.
+func (w *Watcher) ExpectReset() {
+	w.mu.Lock()
+	w.reset = true
+	w.mu.Unlock()
+}
+
 // Members are the nodes waited for so far, sorted.
 func (w *Watcher) Members() []string {
 	w.mu.Lock()
@@ -122,7 +144,9 @@ func (w *Watcher) Members() []string {
 type Progress struct {
 	Target     Target
 	Generation int64
-	// Observed are the nodes that report the generation or a newer one.
+	// Observed are the nodes that report the generation or a newer one
+	// (exactly the generation for a reset). A node that had a generation
+	// above it stored before the apply rejects it, and is Rejected.
 	Observed []string
 	Rejected []Rejection
 	Pending  []Pending
@@ -170,23 +194,40 @@ func (w *Watcher) Progress(gen int64, sha256 string) Progress {
 			observed = v.Report.ObservedGenerations[w.t.Source()]
 		}
 		r, isRejected := rejected[name]
+		before, known := w.before[name]
 		switch {
 		case isRejected:
 			// First: a node that rejected this very document (a stale
 			// generation, say) may report a generation as high or higher.
 			p.Rejected = append(p.Rejected, r)
+		case w.reset:
+			if observed == gen {
+				p.Observed = append(p.Observed, name)
+			} else {
+				p.Pending = append(p.Pending, w.pending(name, v, observed))
+			}
+		case known && before > gen:
+			// Its store only goes up: it rejects the document as stale
+			// (its event may come later, or never if it is offline). Its
+			// report of that higher generation is no sign of this one.
+			p.Rejected = append(p.Rejected, Rejection{Node: name, Reason: "StaleGeneration",
+				Message: fmt.Sprintf("the node had generation %d stored before generation %d was published: it rejects it as stale (outpostctl apply --reset frees a node stuck at a generation)", before, gen)})
 		case observed >= gen:
 			p.Observed = append(p.Observed, name)
 		default:
-			pd := Pending{Node: name, Observed: observed}
-			if v != nil && v.Online != nil {
-				on := v.Online.Online
-				pd.Online = &on
-			}
-			p.Pending = append(p.Pending, pd)
+			p.Pending = append(p.Pending, w.pending(name, v, observed))
 		}
 	}
 	return p
+}
+
+func (w *Watcher) pending(name string, v *NodeView, observed int64) Pending {
+	pd := Pending{Node: name, Observed: observed}
+	if v != nil && v.Online != nil {
+		on := v.Online.Online
+		pd.Online = &on
+	}
+	return pd
 }
 
 // Wait returns when every member observed or rejected gen: nil when all
