@@ -286,6 +286,42 @@ func (s *Store) Generations(ctx context.Context) (map[Source]int64, error) {
 	return gens, nil
 }
 
+// SourceDocument returns what src holds: its generation, pods and services
+// by name, including those another source wins in the merged view (Desired
+// leaves a conflict's loser out). The error wraps ErrNotFound when src has
+// nothing stored.
+func (s *Store) SourceDocument(ctx context.Context, src Source) (*api.NodeState, error) {
+	var gen int64
+	var pods, services []rawEntry
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSources).Bucket([]byte(src))
+		if b == nil {
+			return fmt.Errorf("store: source %s: %w", src, ErrNotFound)
+		}
+		gen = readGeneration(b)
+		m := &Merged{}
+		pods = collect(m, KindPod, src, b.Bucket(bucketPods), nil, map[string]Source{}, nil)
+		services = collect(m, KindService, src, b.Bucket(bucketServices), nil, map[string]Source{}, nil)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	doc := &api.NodeState{TypeMeta: api.TypeMeta{APIVersion: api.GroupVersion, Kind: api.KindNodeState}, Generation: gen,
+		Pods: make([]api.Pod, len(pods)), Services: make([]api.Service, len(services))}
+	for i, e := range pods {
+		if err := json.Unmarshal(e.data, &doc.Pods[i]); err != nil {
+			return nil, fmt.Errorf("store: source %s pod %q: decode: %w", src, e.name, err)
+		}
+	}
+	for i, e := range services {
+		if err := json.Unmarshal(e.data, &doc.Services[i]); err != nil {
+			return nil, fmt.Errorf("store: source %s service %q: decode: %w", src, e.name, err)
+		}
+	}
+	return doc, nil
+}
+
 // Desired returns the merged view of all sources, read in one transaction.
 // The transaction only copies the raw documents; decoding happens after it.
 func (s *Store) Desired(ctx context.Context) (*Merged, error) {

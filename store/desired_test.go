@@ -273,3 +273,27 @@ func TestConcurrentReaders(t *testing.T) {
 	wg.Wait()
 	t.Logf("%d consistent reads during 59 applies", reads.Load())
 }
+
+// SourceDocument holds a source's pods even where another source wins the
+// name in the merged view.
+func TestSourceDocument(t *testing.T) {
+	s := openT(t, statePath(t), Options{})
+	if _, err := s.SourceDocument(t.Context(), SourceStatic); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("empty source = %v, want ErrNotFound", err)
+	}
+	mustApply(t, s, SourceNode, testDoc(2, "web"))
+	doc := testDoc(4, "web", "db")
+	doc.Services = []api.Service{testService("s")}
+	mustApply(t, s, SourceStatic, doc)
+	got, err := s.SourceDocument(t.Context(), SourceStatic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, p := range got.Pods {
+		names = append(names, p.Metadata.Name)
+	}
+	if got.Generation != 4 || strings.Join(names, ",") != "db,web" || len(got.Services) != 1 {
+		t.Fatalf("static source = generation %d pods %v services %d", got.Generation, names, len(got.Services))
+	}
+}
