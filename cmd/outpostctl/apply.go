@@ -33,6 +33,7 @@ func runApply(args []string, stdout, stderr io.Writer) error {
 	force := fl.Bool("force", false, "publish a new generation even when nothing changed")
 	dryRun := fl.Bool("dry-run", false, "print the document that would be published, publish nothing")
 	reset := fl.Bool("reset", false, "publish a generation reset: generation 1, taken by nodes stuck at a generation nothing can follow (needs --key)")
+	resetFrom := fl.Int64("reset-from", 0, "with --reset: the stuck generation to reset (default: the one the node(s) report)")
 	pos, err := cli.ParseInterspersed(fl, args)
 	if err != nil {
 		return exitError{Code: 2}
@@ -40,6 +41,9 @@ func runApply(args []string, stdout, stderr io.Writer) error {
 	tgt := ctl.Target{Node: *node, Group: *group}
 	if len(files) == 0 || len(pos) > 0 || tgt.Validate() != nil {
 		return usageError(stderr, "usage: outpostctl apply -f FILE|DIR|- [-f ...] (--node N | --group G) [--key K [--reset]] [--wait [--timeout 60s]]")
+	}
+	if *resetFrom != 0 && !*reset {
+		return usageError(stderr, "outpostctl apply: --reset-from goes with --reset")
 	}
 	state, err := loadState(files)
 	if err != nil {
@@ -68,7 +72,7 @@ func runApply(args []string, stdout, stderr io.Writer) error {
 		defer w.Close()
 	}
 	actx, acancel := context.WithTimeout(ctx, connectTimeout)
-	res, err := c.Apply(actx, tgt, state, ctl.ApplyOptions{Signer: signer, Force: *force, DryRun: *dryRun, Reset: *reset})
+	res, err := c.Apply(actx, tgt, state, ctl.ApplyOptions{Signer: signer, Force: *force, DryRun: *dryRun, Reset: *reset, ResetFrom: *resetFrom})
 	acancel()
 	if err != nil {
 		return err

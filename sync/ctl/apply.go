@@ -136,6 +136,9 @@ type ApplyOptions struct {
 	// retained document's), which a node takes even though it is lower.
 	// Nodes honour it only signed by a trusted key: Signer is required.
 	Reset bool
+	// ResetFrom, with Reset, names the stuck generation instead (a group
+	// whose members are stuck at different ones needs one reset each).
+	ResetFrom int64
 }
 
 // ApplyResult is what Apply did.
@@ -252,11 +255,14 @@ func (c *Client) resetGeneration(ctx context.Context, t Target, cur Doc, opts Ap
 	if opts.Signer == nil {
 		return fmt.Errorf("%w: a generation reset must be signed (--key): nodes honour it only from a trusted key", ErrInvalid)
 	}
-	reported, err := c.reportedGeneration(ctx, t)
-	if err != nil {
-		return err
+	res.ResetFrom = opts.ResetFrom
+	if res.ResetFrom == 0 {
+		reported, err := c.reportedGeneration(ctx, t)
+		if err != nil {
+			return err
+		}
+		res.ResetFrom = reported
 	}
-	res.ResetFrom = reported
 	if res.ResetFrom == 0 {
 		res.ResetFrom = cur.Generation
 	}
