@@ -124,6 +124,9 @@ func (r *Receiver) handle(ctx context.Context, src store.Source, topic string, p
 		return false, nil
 	}
 	doc, err := protocol.Decode(payload, r.opts.Keys, topic)
+	if err == nil {
+		err = doc.CheckReset()
+	}
 	if err != nil {
 		return false, r.reject(ctx, src, hash, len(payload), protocol.Reason(err), err)
 	}
