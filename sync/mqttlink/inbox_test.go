@@ -132,6 +132,9 @@ func TestDiskFullDocumentAppliedWhenSpaceReturns(t *testing.T) {
 	if g := generation(t, st, store.SourceNode); g != 1 {
 		t.Fatalf("generation %d stored on a full disk", g)
 	}
+	if e := l.State().LastError; !strings.Contains(e, "no space left on device") {
+		t.Fatalf("link error %q: the store did not fail for space", e)
+	}
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
