@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -88,8 +89,10 @@ type encoded struct {
 }
 
 // Apply makes doc the desired state of src in one transaction. A generation
-// lower than the stored one fails with ErrStale; an equal one changes nothing;
-// a higher one replaces all of src's pods and services. Pods keep their uid
+// lower than the stored one fails with ErrStale; an equal one changes nothing
+// (a document delivered again), unless its pods or services differ from the
+// stored ones: two documents with one generation, the second fails with
+// ErrStale. A higher one replaces all of src's pods and services. Pods keep their uid
 // while they stay in src; a pod new to src gets a new uid.
 //
 // A document whose ResetFrom is the stored generation replaces src whatever
@@ -118,7 +121,7 @@ func (s *Store) Apply(ctx context.Context, src Source, doc *api.NodeState) (Appl
 
 	res := ApplyResult{Source: src, Generation: doc.Generation}
 	err = s.update(ctx, func(tx *bolt.Tx) error {
-		return applyTx(tx, src, doc.Generation, doc.ResetFrom, pods, services, &res)
+		return applyTx(tx, src, doc.Generation, doc.ResetFrom, digest(pods, services), pods, services, &res)
 	})
 	if errors.Is(err, errRollback) {
 		return res, nil
@@ -133,7 +136,7 @@ func (s *Store) Apply(ctx context.Context, src Source, doc *api.NodeState) (Appl
 	return res, nil
 }
 
-func applyTx(tx *bolt.Tx, src Source, gen, resetFrom int64, pods, services []encoded, res *ApplyResult) error {
+func applyTx(tx *bolt.Tx, src Source, gen, resetFrom int64, sum []byte, pods, services []encoded, res *ApplyResult) error {
 	sources := tx.Bucket(bucketSources)
 	key := []byte(src)
 	uids := map[string]string{}
@@ -146,6 +149,10 @@ func applyTx(tx *bolt.Tx, src Source, gen, resetFrom int64, pods, services []enc
 			return fmt.Errorf("store: apply %s: %w: document generation %d is older than stored generation %d",
 				src, ErrStale, gen, res.Previous)
 		case gen == res.Previous:
+			if stored := b.Get(keyDigest); stored != nil && !bytes.Equal(stored, sum) {
+				return fmt.Errorf("store: apply %s: %w: generation %d is stored already, with other pods or services: a changed document needs a higher generation",
+					src, ErrStale, gen)
+			}
 			return errRollback
 		}
 		if ub := b.Bucket(bucketUIDs); ub != nil {
@@ -160,6 +167,9 @@ func applyTx(tx *bolt.Tx, src Source, gen, resetFrom int64, pods, services []enc
 		return err
 	}
 	if err := b.Put(keyGeneration, u64(uint64(gen))); err != nil {
+		return err
+	}
+	if err := b.Put(keyDigest, sum); err != nil {
 		return err
 	}
 	pb, err := b.CreateBucket(bucketPods)
@@ -201,6 +211,24 @@ func applyTx(tx *bolt.Tx, src Source, gen, resetFrom int64, pods, services []enc
 	}
 	res.Changed = true
 	return nil
+}
+
+// digest identifies a source's content: its pods and services as encoded,
+// by name (their order in the document does not matter).
+func digest(pods, services []encoded) []byte {
+	h := sha256.New()
+	for _, list := range [][]encoded{pods, services} {
+		list = slices.Clone(list)
+		slices.SortFunc(list, func(a, b encoded) int { return strings.Compare(a.name, b.name) })
+		for _, e := range list {
+			_ = binary.Write(h, binary.BigEndian, uint32(len(e.name)))
+			h.Write([]byte(e.name))
+			_ = binary.Write(h, binary.BigEndian, uint32(len(e.data)))
+			h.Write(e.data)
+		}
+		h.Write([]byte{0xff})
+	}
+	return h.Sum(nil)
 }
 
 // encodeAll marshals items to JSON and checks their names can be keys:

@@ -28,7 +28,9 @@ func TestApplyGenerations(t *testing.T) {
 	}{
 		{name: "lower is stale", doc: testDoc(4, "x"), wantErr: ErrStale, wantMsg: "generation 4 is older than stored generation 5",
 			wantPods: []string{"a", "b"}, wantGen: 5},
-		{name: "equal is a no-op", doc: testDoc(5, "x"), wantPods: []string{"a", "b"}, wantGen: 5},
+		{name: "equal is a no-op", doc: testDoc(5, "b", "a"), wantPods: []string{"a", "b"}, wantGen: 5},
+		{name: "equal with other pods is stale", doc: testDoc(5, "x"), wantErr: ErrStale, wantMsg: "generation 5 is stored already, with other pods or services",
+			wantPods: []string{"a", "b"}, wantGen: 5},
 		{name: "higher replaces", doc: testDoc(6, "b", "c"), wantChanged: true, wantPods: []string{"b", "c"}, wantGen: 6},
 		{name: "higher may empty", doc: testDoc(9), wantChanged: true, wantPods: nil, wantGen: 9},
 		{name: "zero generation", doc: testDoc(0, "x"), wantErr: ErrInvalid, wantPods: []string{"a", "b"}, wantGen: 5},
@@ -134,7 +136,7 @@ func TestApplyResult(t *testing.T) {
 	if res.Previous != 1 || res.Generation != 7 || !slices.Equal(res.Added, []string{"c"}) || !slices.Equal(res.Removed, []string{"a"}) {
 		t.Errorf("second apply = %+v", res)
 	}
-	res = mustApply(t, s, SourceStatic, testDoc(7, "z"))
+	res = mustApply(t, s, SourceStatic, testDoc(7, "b", "c"))
 	if res.Changed || res.Previous != 7 || res.Generation != 7 || res.Added != nil {
 		t.Errorf("equal apply = %+v", res)
 	}

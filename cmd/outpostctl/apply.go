@@ -85,16 +85,13 @@ func runApply(args []string, stdout, stderr io.Writer) error {
 	if w == nil {
 		return nil
 	}
-	if res.ResetFrom != 0 {
-		w.ExpectReset()
-	}
 	began := time.Now()
 	if len(w.Members()) == 0 {
 		fmt.Fprintf(stderr, "no node reports %s yet (a node lists a group once it stored a document of it): waiting for the first; --nodes names them\n", tgt)
 	}
 	wctx, wcancel := context.WithTimeout(ctx, *timeout)
 	defer wcancel()
-	p, err := w.Wait(wctx, res.Generation, res.SHA256)
+	p, err := w.WaitResult(wctx, res)
 	printProgress(stdout, p, time.Since(began))
 	if errors.Is(err, ctl.ErrPending) || errors.Is(err, ctl.ErrRejected) {
 		fmt.Fprintf(stderr, "%v\n", err)

@@ -167,8 +167,10 @@ type ApplyResult struct {
 //
 // Two operators applying to one target at once can both read generation n
 // and publish n+1: the broker keeps the last, and nodes that already stored
-// the first take the second as the same generation and ignore it, silently;
-// Wait then reports them as observed. Serialize applies to one target.
+// the first reject the second (same generation, other content:
+// StaleGeneration). WaitResult reports the rejection when the node's event
+// or a report of n+1 from before the publish reaches it first; a report of
+// n+1 that comes first counts as observed. Serialize applies to one target.
 func (c *Client) Apply(ctx context.Context, t Target, state *api.NodeState, opts ApplyOptions) (ApplyResult, error) {
 	res := ApplyResult{Target: t}
 	cur, err := c.Current(ctx, t)

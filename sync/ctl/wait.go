@@ -32,8 +32,9 @@ type Watcher struct {
 	// watcher saw: what it had stored before the apply (the broker sends
 	// the retained report on subscription, ahead of anything newer).
 	before map[string]int64
-	// reset: the document waited for is a generation reset (see ExpectReset).
-	reset bool
+	// published and reset describe the document waited for (WaitResult):
+	// Apply published it (it was not unchanged), and it is a generation reset.
+	published, reset bool
 }
 
 type warning struct {
@@ -124,15 +125,6 @@ func (w *Watcher) add(m Message) {
 	}
 }
 
-// ExpectReset says the document waited for is a generation reset
-// (ApplyResult.Reset): a node observed it only when it reports exactly its
-// generation, since what it had stored before is higher.
-func (w *Watcher) ExpectReset() {
-	w.mu.Lock()
-	w.reset = true
-	w.mu.Unlock()
-}
-
 // Members are the nodes waited for so far, sorted.
 func (w *Watcher) Members() []string {
 	w.mu.Lock()
@@ -146,7 +138,8 @@ type Progress struct {
 	Generation int64
 	// Observed are the nodes that report the generation or a newer one
 	// (exactly the generation for a reset). A node that had a generation
-	// above it stored before the apply rejects it, and is Rejected.
+	// as high stored before the apply published it does not apply it, and
+	// is Rejected (see WaitResult).
 	Observed []string
 	Rejected []Rejection
 	Pending  []Pending
@@ -206,12 +199,14 @@ func (w *Watcher) Progress(gen int64, sha256 string) Progress {
 			} else {
 				p.Pending = append(p.Pending, w.pending(name, v, observed))
 			}
-		case known && before > gen:
-			// Its store only goes up: it rejects the document as stale
-			// (its event may come later, or never if it is offline). Its
-			// report of that higher generation is no sign of this one.
+		case known && (before > gen || before == gen && w.published):
+			// Its store only goes up: it does not apply the document (a
+			// higher generation is stale; the same one is stale with other
+			// content, a no-op with the same). Its event may come later,
+			// or never if it is offline; its report of the generation it
+			// had is no sign of this document.
 			p.Rejected = append(p.Rejected, Rejection{Node: name, Reason: "StaleGeneration",
-				Message: fmt.Sprintf("the node had generation %d stored before generation %d was published: it rejects it as stale (outpostctl apply --reset frees a node stuck at a generation)", before, gen)})
+				Message: fmt.Sprintf("the node had generation %d stored before generation %d was published: it does not apply it (outpostctl apply --reset frees a node stuck at a generation)", before, gen)})
 		case observed >= gen:
 			p.Observed = append(p.Observed, name)
 		default:
@@ -228,6 +223,18 @@ func (w *Watcher) pending(name string, v *NodeView, observed int64) Pending {
 		pd.Online = &on
 	}
 	return pd
+}
+
+// WaitResult waits for what Apply did (res) as Wait does for its
+// generation, knowing more: when Apply published a document, a node that had
+// that generation or a higher one stored before does not apply it and is
+// Rejected; a reset is observed when a node reports exactly its generation.
+// Call it once per Watcher.
+func (w *Watcher) WaitResult(ctx context.Context, res ApplyResult) (Progress, error) {
+	w.mu.Lock()
+	w.published, w.reset = !res.Unchanged, res.ResetFrom != 0
+	w.mu.Unlock()
+	return w.Wait(ctx, res.Generation, res.SHA256)
 }
 
 // Wait returns when every member observed or rejected gen: nil when all

@@ -61,7 +61,8 @@ func TestHandle(t *testing.T) {
 		pods    string
 	}{
 		{"first document", false, doc(2, "a"), ReasonApplied, 2, "a"},
-		{"same generation is a no-op", false, doc(2, "b"), "", 2, "a"},
+		{"the same document again is a no-op", false, doc(2, "a"), "", 2, "a"},
+		{"the same generation with other pods is stale", false, doc(2, "b"), ReasonStale, 2, "a"},
 		{"newer", false, doc(3, "b"), ReasonApplied, 3, "b"},
 		{"replayed older", false, doc(1, "old"), ReasonStale, 3, "b"},
 		{"replayed older again is silent", false, doc(1, "old"), "", 3, "b"},
@@ -124,7 +125,7 @@ func TestHandle(t *testing.T) {
 			}
 		})
 	}
-	if dl := plain.DeadLetters(); len(dl) != 7 || dl[0].Count != 2 || dl[0].Reason != ReasonStale {
+	if dl := plain.DeadLetters(); len(dl) != 8 || dl[1].Count != 2 || dl[1].Reason != ReasonStale {
 		t.Fatalf("dead letters = %+v, want the stale document seen twice", dl)
 	}
 }
