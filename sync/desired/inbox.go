@@ -39,6 +39,16 @@ func (in *Inbox) Put(src store.Source, m Message) {
 	in.entries = append(in.entries, &entry{src: src, m: m})
 }
 
+// Skip adds m as settled already (a message on a topic the node does not
+// read): it is acknowledged now if nothing waits before it, else in its turn.
+func (in *Inbox) Skip(m Message) {
+	if len(in.entries) == 0 {
+		m.Ack()
+		return
+	}
+	in.entries = append(in.entries, &entry{m: m, settled: true})
+}
+
 // Len is the number of messages held.
 func (in *Inbox) Len() int { return len(in.entries) }
 

@@ -97,6 +97,26 @@ func TestSettle(t *testing.T) {
 	}
 }
 
+// A message skipped (a topic the node does not read) is acknowledged in its
+// turn: at once when nothing waits, else after the messages before it.
+func TestSkipKeepsAckOrder(t *testing.T) {
+	r := New(openStore(t), Options{})
+	var acks []string
+	var ib Inbox
+	ib.Skip(msg{"0", nil, &acks})
+	ib.Put(store.SourceNode, msg{"1", doc(1, "a"), &acks})
+	ib.Skip(msg{"2", nil, &acks})
+	if !slices.Equal(acks, []string{"0"}) {
+		t.Fatalf("acks %v before settling, want [0]", acks)
+	}
+	if err := r.Settle(t.Context(), &ib); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(acks, []string{"0", "1", "2"}) || ib.Len() != 0 {
+		t.Fatalf("acks %v, %d held", acks, ib.Len())
+	}
+}
+
 // A store failure settles nothing and acknowledges nothing; the same inbox
 // settles once the store works again.
 func TestSettleKeepsWhatWasNotStored(t *testing.T) {

@@ -263,7 +263,7 @@ func (l *Link) take(client mqtt.Client, in *desired.Inbox, m mqtt.Message) {
 	if !ok {
 		l.setState(func(s *State) { s.Ignored++ })
 		l.log.Info().Str("topic", m.Topic()).Msg("message on a topic this node does not read, acknowledged and ignored")
-		m.Ack()
+		in.Skip(m)
 		return
 	}
 	src := store.SourceNode
