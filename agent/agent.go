@@ -301,14 +301,18 @@ func (a *Agent) forget(id string) {
 }
 
 // admit runs the admission check of pod against the pods already admitted,
-// and records it as admitted when it fits.
+// and records it as admitted when it fits. A pod that is only terminating
+// (no longer desired, its containers stopping) does not count, as in
+// kubelet, which admits against the pods still desired (a deleted pod has
+// left its pod manager): counting it refused the pod replacing it, once per
+// document of a burst.
 func (a *Agent) admit(pod *api.Pod, uid string) (bool, string, string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.admitFn != nil {
 		var others []*api.Pod
 		for id, p := range a.admitted {
-			if id != uid {
+			if w := a.workers[id]; id != uid && (w == nil || !w.stopping()) {
 				others = append(others, p)
 			}
 		}
@@ -319,6 +323,14 @@ func (a *Agent) admit(pod *api.Pod, uid string) (bool, string, string) {
 	}
 	a.admitted[uid] = pod
 	return true, "", ""
+}
+
+// stopping reports whether w was told to stop its pod. a.mu may be held
+// (it is taken before w.mu, as reconcile does).
+func (w *podWorker) stopping() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.terminate
 }
 
 // release forgets a pod's admission (stopped, or to be admitted again).

@@ -11,6 +11,12 @@ import (
 const (
 	// MaxDocumentBytes caps the size of one manifest file or message.
 	MaxDocumentBytes = 4 << 20
+	// MaxGeneration caps a document's generation at 2^53-1, the largest
+	// integer a JSON number carries exactly in every language (JavaScript's
+	// Number.MAX_SAFE_INTEGER). A node refuses anything above it, so no
+	// document can push a source to the end of int64, where no later
+	// generation could be higher (docs/protocol.md, "Generation reset").
+	MaxGeneration = 1<<53 - 1
 	// MaxPods caps the pods of one document (kubelet's default max-pods).
 	MaxPods = 110
 	// MaxServices caps the services of one document.

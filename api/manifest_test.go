@@ -183,6 +183,26 @@ func TestParseNodeStateNeedsGeneration(t *testing.T) {
 	}
 }
 
+// A generation at the end of int64 wedged a node: nothing could follow it.
+func TestGenerationRange(t *testing.T) {
+	tests := []struct {
+		doc  string
+		want string // "" accepted, else part of the error
+	}{
+		{`"generation":9007199254740991`, ""},
+		{`"generation":9007199254740992`, "generation: must be at most 9007199254740991"},
+		{`"generation":9223372036854775807`, "generation: must be at most 9007199254740991"},
+		{`"generation":1,"resetFrom":9223372036854775807`, ""},
+		{`"generation":1,"resetFrom":-1`, "resetFrom: must not be negative"},
+	}
+	for _, tt := range tests {
+		_, err := ParseNodeState([]byte(`{"apiVersion":"outpost.dev/v1","kind":"NodeState",` + tt.doc + `}`))
+		if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+			t.Errorf("ParseNodeState(%s) = %v, want %q", tt.doc, err, tt.want)
+		}
+	}
+}
+
 func TestAliasesAndAnchors(t *testing.T) {
 	in := `apiVersion: v1
 kind: Pod

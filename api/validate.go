@@ -41,6 +41,12 @@ func Validate(ns *NodeState, requireGeneration bool) ErrorList {
 	if ns.Generation < 0 {
 		v.add("generation", "must not be negative")
 	}
+	if ns.Generation > MaxGeneration {
+		v.add("generation", "must be at most %d (2^53-1)", int64(MaxGeneration))
+	}
+	if ns.ResetFrom < 0 {
+		v.add("resetFrom", "must not be negative")
+	}
 	if len(ns.Pods) > MaxPods {
 		v.add("pods", "has %d pods, at most %d are allowed", len(ns.Pods), MaxPods)
 	}

@@ -58,6 +58,10 @@ func readU64(b []byte) uint64 {
 	return binary.BigEndian.Uint64(b)
 }
 
+// A source's content digest, added after schema 1 without a migration: a
+// source stored by an older agent has none until its next document.
+var keyDigest = []byte("digest")
+
 // The broker session (session.go), added after schema 1 without a migration:
 // createBuckets makes it on older files.
 var bucketSession = []byte("session")

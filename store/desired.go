@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -35,6 +36,9 @@ type ApplyResult struct {
 	Changed bool
 	// Added and Removed name the pods that entered and left the source, sorted.
 	Added, Removed []string
+	// Reset: the document's resetFrom matched the stored generation, which
+	// the document's lower (or equal) generation replaced.
+	Reset bool
 }
 
 // DesiredPod is a pod of the merged view.
@@ -85,9 +89,16 @@ type encoded struct {
 }
 
 // Apply makes doc the desired state of src in one transaction. A generation
-// lower than the stored one fails with ErrStale; an equal one changes nothing;
-// a higher one replaces all of src's pods and services. Pods keep their uid
+// lower than the stored one fails with ErrStale; an equal one changes nothing
+// (a document delivered again), unless its pods or services differ from the
+// stored ones: two documents with one generation, the second fails with
+// ErrStale. A higher one replaces all of src's pods and services. Pods keep their uid
 // while they stay in src; a pod new to src gets a new uid.
+//
+// A document whose ResetFrom is the stored generation replaces src whatever
+// its own generation (a generation reset); with any other stored generation
+// ResetFrom changes nothing. Whether a reset may be honoured (it must be
+// signed) is the caller's policy. Generations run from 1 to api.MaxGeneration.
 func (s *Store) Apply(ctx context.Context, src Source, doc *api.NodeState) (ApplyResult, error) {
 	if err := src.Validate(); err != nil {
 		return ApplyResult{}, fmt.Errorf("store: apply: %w", err)
@@ -95,8 +106,8 @@ func (s *Store) Apply(ctx context.Context, src Source, doc *api.NodeState) (Appl
 	if doc == nil {
 		return ApplyResult{}, fmt.Errorf("store: apply %s: %w: no document", src, ErrInvalid)
 	}
-	if doc.Generation <= 0 {
-		return ApplyResult{}, fmt.Errorf("store: apply %s: %w: generation %d, want > 0", src, ErrInvalid, doc.Generation)
+	if doc.Generation <= 0 || doc.Generation > api.MaxGeneration {
+		return ApplyResult{}, fmt.Errorf("store: apply %s: %w: generation %d, want 1 to %d", src, ErrInvalid, doc.Generation, int64(api.MaxGeneration))
 	}
 	// Encode before the transaction: the single writer stays short.
 	pods, err := encodeAll(doc.Pods, func(p *api.Pod) string { return p.Metadata.Name })
@@ -110,7 +121,7 @@ func (s *Store) Apply(ctx context.Context, src Source, doc *api.NodeState) (Appl
 
 	res := ApplyResult{Source: src, Generation: doc.Generation}
 	err = s.update(ctx, func(tx *bolt.Tx) error {
-		return applyTx(tx, src, doc.Generation, pods, services, &res)
+		return applyTx(tx, src, doc.Generation, doc.ResetFrom, digest(pods, services), pods, services, &res)
 	})
 	if errors.Is(err, errRollback) {
 		return res, nil
@@ -121,21 +132,27 @@ func (s *Store) Apply(ctx context.Context, src Source, doc *api.NodeState) (Appl
 	s.desiredWatch.wake()
 	s.log.Info().Str("source", string(src)).Int64("generation", res.Generation).Int64("previous", res.Previous).
 		Int("pods", len(pods)).Int("services", len(services)).Strs("added", res.Added).Strs("removed", res.Removed).
-		Msg("desired state applied")
+		Bool("reset", res.Reset).Msg("desired state applied")
 	return res, nil
 }
 
-func applyTx(tx *bolt.Tx, src Source, gen int64, pods, services []encoded, res *ApplyResult) error {
+func applyTx(tx *bolt.Tx, src Source, gen, resetFrom int64, sum []byte, pods, services []encoded, res *ApplyResult) error {
 	sources := tx.Bucket(bucketSources)
 	key := []byte(src)
 	uids := map[string]string{}
 	if b := sources.Bucket(key); b != nil {
 		res.Previous = readGeneration(b)
 		switch {
+		case resetFrom != 0 && resetFrom == res.Previous && gen <= res.Previous:
+			res.Reset = true
 		case gen < res.Previous:
 			return fmt.Errorf("store: apply %s: %w: document generation %d is older than stored generation %d",
 				src, ErrStale, gen, res.Previous)
 		case gen == res.Previous:
+			if stored := b.Get(keyDigest); stored != nil && !bytes.Equal(stored, sum) {
+				return fmt.Errorf("store: apply %s: %w: generation %d is stored already, with other pods or services: a changed document needs a higher generation",
+					src, ErrStale, gen)
+			}
 			return errRollback
 		}
 		if ub := b.Bucket(bucketUIDs); ub != nil {
@@ -150,6 +167,9 @@ func applyTx(tx *bolt.Tx, src Source, gen int64, pods, services []encoded, res *
 		return err
 	}
 	if err := b.Put(keyGeneration, u64(uint64(gen))); err != nil {
+		return err
+	}
+	if err := b.Put(keyDigest, sum); err != nil {
 		return err
 	}
 	pb, err := b.CreateBucket(bucketPods)
@@ -191,6 +211,24 @@ func applyTx(tx *bolt.Tx, src Source, gen int64, pods, services []encoded, res *
 	}
 	res.Changed = true
 	return nil
+}
+
+// digest identifies a source's content: its pods and services as encoded,
+// by name (their order in the document does not matter).
+func digest(pods, services []encoded) []byte {
+	h := sha256.New()
+	for _, list := range [][]encoded{pods, services} {
+		list = slices.Clone(list)
+		slices.SortFunc(list, func(a, b encoded) int { return strings.Compare(a.name, b.name) })
+		for _, e := range list {
+			_ = binary.Write(h, binary.BigEndian, uint32(len(e.name)))
+			h.Write([]byte(e.name))
+			_ = binary.Write(h, binary.BigEndian, uint32(len(e.data)))
+			h.Write(e.data)
+		}
+		h.Write([]byte{0xff})
+	}
+	return h.Sum(nil)
 }
 
 // encodeAll marshals items to JSON and checks their names can be keys:
@@ -274,6 +312,42 @@ func (s *Store) Generations(ctx context.Context) (map[Source]int64, error) {
 		return nil, err
 	}
 	return gens, nil
+}
+
+// SourceDocument returns what src holds: its generation, pods and services
+// by name, including those another source wins in the merged view (Desired
+// leaves a conflict's loser out). The error wraps ErrNotFound when src has
+// nothing stored.
+func (s *Store) SourceDocument(ctx context.Context, src Source) (*api.NodeState, error) {
+	var gen int64
+	var pods, services []rawEntry
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSources).Bucket([]byte(src))
+		if b == nil {
+			return fmt.Errorf("store: source %s: %w", src, ErrNotFound)
+		}
+		gen = readGeneration(b)
+		m := &Merged{}
+		pods = collect(m, KindPod, src, b.Bucket(bucketPods), nil, map[string]Source{}, nil)
+		services = collect(m, KindService, src, b.Bucket(bucketServices), nil, map[string]Source{}, nil)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	doc := &api.NodeState{TypeMeta: api.TypeMeta{APIVersion: api.GroupVersion, Kind: api.KindNodeState}, Generation: gen,
+		Pods: make([]api.Pod, len(pods)), Services: make([]api.Service, len(services))}
+	for i, e := range pods {
+		if err := json.Unmarshal(e.data, &doc.Pods[i]); err != nil {
+			return nil, fmt.Errorf("store: source %s pod %q: decode: %w", src, e.name, err)
+		}
+	}
+	for i, e := range services {
+		if err := json.Unmarshal(e.data, &doc.Services[i]); err != nil {
+			return nil, fmt.Errorf("store: source %s service %q: decode: %w", src, e.name, err)
+		}
+	}
+	return doc, nil
 }
 
 // Desired returns the merged view of all sources, read in one transaction.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/outpost-edge/outpost/api"
+	bolt "go.etcd.io/bbolt"
 )
 
 func TestApplyGenerations(t *testing.T) {
@@ -26,7 +28,9 @@ func TestApplyGenerations(t *testing.T) {
 	}{
 		{name: "lower is stale", doc: testDoc(4, "x"), wantErr: ErrStale, wantMsg: "generation 4 is older than stored generation 5",
 			wantPods: []string{"a", "b"}, wantGen: 5},
-		{name: "equal is a no-op", doc: testDoc(5, "x"), wantPods: []string{"a", "b"}, wantGen: 5},
+		{name: "equal is a no-op", doc: testDoc(5, "b", "a"), wantPods: []string{"a", "b"}, wantGen: 5},
+		{name: "equal with other pods is stale", doc: testDoc(5, "x"), wantErr: ErrStale, wantMsg: "generation 5 is stored already, with other pods or services",
+			wantPods: []string{"a", "b"}, wantGen: 5},
 		{name: "higher replaces", doc: testDoc(6, "b", "c"), wantChanged: true, wantPods: []string{"b", "c"}, wantGen: 6},
 		{name: "higher may empty", doc: testDoc(9), wantChanged: true, wantPods: nil, wantGen: 9},
 		{name: "zero generation", doc: testDoc(0, "x"), wantErr: ErrInvalid, wantPods: []string{"a", "b"}, wantGen: 5},
@@ -37,6 +41,14 @@ func TestApplyGenerations(t *testing.T) {
 		{name: "huge name", doc: testDoc(6, strings.Repeat("n", 40000)), wantErr: ErrInvalid, wantPods: []string{"a", "b"}, wantGen: 5},
 		{name: "duplicate service", doc: &api.NodeState{Generation: 6, Services: []api.Service{testService("s"), testService("s")}},
 			wantErr: ErrInvalid, wantPods: []string{"a", "b"}, wantGen: 5},
+		{name: "above the range", doc: testDoc(api.MaxGeneration+1, "x"), wantErr: ErrInvalid, wantMsg: "want 1 to 9007199254740991",
+			wantPods: []string{"a", "b"}, wantGen: 5},
+		{name: "end of the range", doc: testDoc(api.MaxGeneration, "x"), wantChanged: true, wantPods: []string{"x"}, wantGen: api.MaxGeneration},
+		{name: "reset from the stored generation", doc: resetDoc(testDoc(1, "x"), 5), wantChanged: true, wantPods: []string{"x"}, wantGen: 1},
+		{name: "reset to the same generation", doc: resetDoc(testDoc(5, "x"), 5), wantChanged: true, wantPods: []string{"x"}, wantGen: 5},
+		{name: "reset from another generation is stale", doc: resetDoc(testDoc(1, "x"), 4), wantErr: ErrStale,
+			wantPods: []string{"a", "b"}, wantGen: 5},
+		{name: "reset with a higher generation is an apply", doc: resetDoc(testDoc(6, "x"), 4), wantChanged: true, wantPods: []string{"x"}, wantGen: 6},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -79,6 +91,41 @@ func TestApplyGenerations(t *testing.T) {
 	}
 }
 
+func resetDoc(d *api.NodeState, from int64) *api.NodeState {
+	d.ResetFrom = from
+	return d
+}
+
+// An older agent accepted generation 2^63-1: every later document was stale,
+// across restarts. A reset from exactly that generation frees the source, and
+// replaying the reset later is stale.
+func TestResetUnwedgesStoredGeneration(t *testing.T) {
+	s := openT(t, statePath(t), Options{})
+	mustApply(t, s, SourceNode, testDoc(5, "a"))
+	const wedged = int64(math.MaxInt64)
+	if err := s.update(t.Context(), func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketSources).Bucket([]byte(SourceNode)).Put(keyGeneration, u64(uint64(wedged)))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s = reopen(t, s, Options{})
+	if _, err := s.Apply(t.Context(), SourceNode, testDoc(6, "b")); !errors.Is(err, ErrStale) {
+		t.Fatalf("apply on the wedged source = %v, want ErrStale", err)
+	}
+	res := mustApply(t, s, SourceNode, resetDoc(testDoc(1, "b"), wedged))
+	if !res.Reset || res.Previous != wedged || res.Generation != 1 || !slices.Equal(res.Added, []string{"b"}) {
+		t.Fatalf("reset = %+v", res)
+	}
+	s = reopen(t, s, Options{})
+	mustApply(t, s, SourceNode, testDoc(2, "c"))
+	if _, err := s.Apply(t.Context(), SourceNode, resetDoc(testDoc(1, "b"), wedged)); !errors.Is(err, ErrStale) {
+		t.Fatalf("replayed reset = %v, want ErrStale", err)
+	}
+	if m := mustDesired(t, s); m.Generations[SourceNode] != 2 || !slices.Equal(podNames(m), []string{"c"}) {
+		t.Fatalf("after the replay: generation %d pods %v", m.Generations[SourceNode], podNames(m))
+	}
+}
+
 func TestApplyResult(t *testing.T) {
 	s := openT(t, statePath(t), Options{})
 	res := mustApply(t, s, SourceStatic, testDoc(1, "a", "b"))
@@ -89,7 +136,7 @@ func TestApplyResult(t *testing.T) {
 	if res.Previous != 1 || res.Generation != 7 || !slices.Equal(res.Added, []string{"c"}) || !slices.Equal(res.Removed, []string{"a"}) {
 		t.Errorf("second apply = %+v", res)
 	}
-	res = mustApply(t, s, SourceStatic, testDoc(7, "z"))
+	res = mustApply(t, s, SourceStatic, testDoc(7, "b", "c"))
 	if res.Changed || res.Previous != 7 || res.Generation != 7 || res.Added != nil {
 		t.Errorf("equal apply = %+v", res)
 	}
@@ -227,4 +274,28 @@ func TestConcurrentReaders(t *testing.T) {
 	cancel()
 	wg.Wait()
 	t.Logf("%d consistent reads during 59 applies", reads.Load())
+}
+
+// SourceDocument holds a source's pods even where another source wins the
+// name in the merged view.
+func TestSourceDocument(t *testing.T) {
+	s := openT(t, statePath(t), Options{})
+	if _, err := s.SourceDocument(t.Context(), SourceStatic); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("empty source = %v, want ErrNotFound", err)
+	}
+	mustApply(t, s, SourceNode, testDoc(2, "web"))
+	doc := testDoc(4, "web", "db")
+	doc.Services = []api.Service{testService("s")}
+	mustApply(t, s, SourceStatic, doc)
+	got, err := s.SourceDocument(t.Context(), SourceStatic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, p := range got.Pods {
+		names = append(names, p.Metadata.Name)
+	}
+	if got.Generation != 4 || strings.Join(names, ",") != "db,web" || len(got.Services) != 1 {
+		t.Fatalf("static source = generation %d pods %v services %d", got.Generation, names, len(got.Services))
+	}
 }

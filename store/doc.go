@@ -24,6 +24,7 @@
 //	sources/
 //	    <source>/               "remote:node", "remote:group/<name>", "static"
 //	        generation          -> int64 big-endian
+//	        digest              -> sha256 of the pods and services (absent in older files)
 //	        pods/
 //	            <name>          -> api.Pod as JSON
 //	        uids/

@@ -9,7 +9,8 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrInvalid: the input (or the file) cannot be accepted as it is.
 	ErrInvalid = errors.New("invalid")
-	// ErrStale: a document's generation is older than the stored one.
+	// ErrStale: a document's generation is older than the stored one, or
+	// the same with other pods or services.
 	ErrStale = errors.New("stale generation")
 	// ErrConflict: the request clashes with what is stored (an address in use).
 	ErrConflict = errors.New("conflict")

@@ -34,8 +34,8 @@ func TestWatchCoalesces(t *testing.T) {
 	default:
 	}
 
-	// An apply of the stored generation changes nothing and wakes nobody.
-	mustApply(t, s, SourceNode, testDoc(20, "b"))
+	// An apply of the stored document again changes nothing and wakes nobody.
+	mustApply(t, s, SourceNode, testDoc(20, "a"))
 	// Neither do outbox pushes, which have their own watch.
 	push(t, s, "x")
 	select {

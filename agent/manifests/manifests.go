@@ -6,9 +6,12 @@
 // subdirectories; dot files are ignored) is parsed strictly. The files
 // together form one NodeState, applied with the next generation whenever
 // what they say changes. A file that does not parse is reported (once per
-// content) and its last good content stays in force, so a typo never stops
-// a running pod. The directory is watched with inotify, with a periodic
-// rescan as a safety net.
+// content, the file and the field in the message) and its last good content
+// stays in force, so a typo never stops a running pod. When the process has
+// no good content of it (it started with the file broken), the valid files
+// run and every stored static pod and service no valid file names is kept
+// as stored, until the file parses again. The directory is watched with
+// inotify, with a periodic rescan as a safety net.
 package manifests
 
 import (
@@ -33,7 +36,7 @@ import (
 type Store interface {
 	Apply(ctx context.Context, src store.Source, doc *api.NodeState) (store.ApplyResult, error)
 	Generations(ctx context.Context) (map[store.Source]int64, error)
-	Desired(ctx context.Context) (*store.Merged, error)
+	SourceDocument(ctx context.Context, src store.Source) (*api.NodeState, error)
 }
 
 // ReportFunc is told about a file that does not parse (err) and about a
@@ -72,7 +75,7 @@ func (w *Watcher) Sync(ctx context.Context) error {
 		return fmt.Errorf("read manifest dir: %w", err)
 	}
 	seen := map[string]bool{}
-	blocked := false // an invalid file with no last good content
+	var broken []string // invalid files with no last good content
 	for _, e := range entries {
 		if e.IsDir() || !api.IsManifestFile(e.Name()) {
 			continue
@@ -85,13 +88,16 @@ func (w *Watcher) Sync(ctx context.Context) error {
 			ns, err = api.ParseManifest(data)
 		}
 		if err != nil {
+			// The message names the file: an event's object does, but
+			// not every reader of it shows the object.
+			err = fmt.Errorf("manifest %s: %w", name, err)
 			sum := sha256.Sum256(append(data, []byte(err.Error())...))
 			if w.reported[name] != sum {
 				w.reported[name] = sum
 				w.report(ctx, name, err)
 			}
 			if w.lastGood[name] == nil {
-				blocked = true
+				broken = append(broken, name)
 			}
 			continue
 		}
@@ -111,15 +117,20 @@ func (w *Watcher) Sync(ctx context.Context) error {
 			delete(w.reported, name)
 		}
 	}
-	if blocked {
-		// Applying now would drop the pods that file described before it
-		// broke: keep the store's static state until the file is fixed.
-		w.log.Warn().Msg("a manifest is invalid and has no earlier valid version: static pods left as they are")
-		return nil
-	}
 	doc, dups := w.merge()
 	for _, d := range dups {
 		w.report(ctx, d.file, d.err)
+	}
+	if len(broken) > 0 {
+		// What a broken file described before it broke is not known here
+		// (the process started with it broken), but the store may run it:
+		// keep every stored static pod and service no valid file names.
+		kept, err := w.keepStored(ctx, doc)
+		if err != nil {
+			return err
+		}
+		w.log.Warn().Strs("files", broken).Strs("kept", kept).
+			Msg("invalid manifest with no earlier valid version: the valid files are applied, stored static pods no valid file names are kept until it is fixed")
 	}
 	sum := contentHash(doc.Pods, doc.Services)
 	if w.applied == ([32]byte{}) {
@@ -150,23 +161,50 @@ func (w *Watcher) Sync(ctx context.Context) error {
 
 // storedHash is the contentHash of the static source in the store.
 func (w *Watcher) storedHash(ctx context.Context) ([32]byte, error) {
-	m, err := w.store.Desired(ctx)
+	doc, err := w.stored(ctx)
 	if err != nil {
 		return [32]byte{}, err
 	}
-	var pods []api.Pod
-	var svcs []api.Service
-	for _, p := range m.Pods {
-		if p.Source == store.SourceStatic {
-			pods = append(pods, p.Pod)
+	return contentHash(doc.Pods, doc.Services), nil
+}
+
+// stored is the static source's stored document (empty when none).
+func (w *Watcher) stored(ctx context.Context) (*api.NodeState, error) {
+	doc, err := w.store.SourceDocument(ctx, store.SourceStatic)
+	if errors.Is(err, store.ErrNotFound) {
+		return &api.NodeState{}, nil
+	}
+	return doc, err
+}
+
+// keepStored adds to doc the stored static pods and services whose names
+// doc does not carry, and returns their names.
+func (w *Watcher) keepStored(ctx context.Context, doc *api.NodeState) ([]string, error) {
+	old, err := w.stored(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read stored static manifests: %w", err)
+	}
+	pods, svcs := map[string]bool{}, map[string]bool{}
+	for _, p := range doc.Pods {
+		pods[p.Metadata.Name] = true
+	}
+	for _, s := range doc.Services {
+		svcs[s.Metadata.Name] = true
+	}
+	var kept []string
+	for _, p := range old.Pods {
+		if !pods[p.Metadata.Name] {
+			doc.Pods = append(doc.Pods, p)
+			kept = append(kept, "pod/"+p.Metadata.Name)
 		}
 	}
-	for _, s := range m.Services {
-		if s.Source == store.SourceStatic {
-			svcs = append(svcs, s.Service)
+	for _, s := range old.Services {
+		if !svcs[s.Metadata.Name] {
+			doc.Services = append(doc.Services, s)
+			kept = append(kept, "service/"+s.Metadata.Name)
 		}
 	}
-	return contentHash(pods, svcs), nil
+	return kept, nil
 }
 
 // contentHash identifies a set of pods and services whatever their order.

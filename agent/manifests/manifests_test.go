@@ -102,7 +102,7 @@ func TestSync(t *testing.T) {
 	if images["web"] != "busybox:1" || g != 1 {
 		t.Fatalf("invalid edit applied: %v gen %d", images, g)
 	}
-	if got := rep.all(); strings.Count(got, "a.yaml: ") != 1 || !strings.Contains(got, "livenessProbe.grpc: not supported") {
+	if got := rep.all(); strings.Count(got, "a.yaml: manifest a.yaml: ") != 1 || !strings.Contains(got, "livenessProbe.grpc: not supported") {
 		t.Fatalf("reports = %q", got)
 	}
 	// Fixed: applied, and the recovery reported.
@@ -132,17 +132,56 @@ func TestSync(t *testing.T) {
 }
 
 // TestInvalidAtStart: an agent that starts with a broken manifest (and so
-// has no good version of it) leaves the stored static pods alone.
+// has no good version of it) runs the valid files and keeps the stored
+// static pods no valid file names (the broken file's, as it was); the
+// report names the file and the field.
 func TestInvalidAtStart(t *testing.T) {
 	dir, st, w, _ := setup(t)
 	ctx := context.Background()
 	write(t, dir, "a.yaml", podYAML("web", "busybox:1"))
-	w.Sync(ctx)
+	write(t, dir, "b.yaml", podYAML("db", "busybox:1"))
+	if err := w.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	write(t, dir, "a.yaml", podYAML("web", ""))
+	write(t, dir, "b.yaml", podYAML("db", "busybox:2"))
+	write(t, dir, "c.yaml", podYAML("cache", "busybox:1"))
+	rep := &reports{}
+	w2 := New(dir, st, rep.report, zerolog.Nop()) // a restarted agent
+	if err := w2.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	names, images, _ := staticPods(t, st)
+	if strings.Join(names, ",") != "cache,db,web" || images["db"] != "busybox:2" || images["web"] != "busybox:1" {
+		t.Fatalf("static pods after starting with a broken file: %v %v", names, images)
+	}
+	if got := rep.all(); !strings.Contains(got, "manifest a.yaml: ") || !strings.Contains(got, "spec.containers[0].image") {
+		t.Fatalf("report %q does not name the file and the field", got)
+	}
+	// Fixed: the files alone are the static source again.
+	write(t, dir, "a.yaml", podYAML("api", "busybox:1"))
+	if err := w2.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if names, _, _ := staticPods(t, st); strings.Join(names, ",") != "api,cache,db" {
+		t.Fatalf("static pods after the fix: %v", names)
+	}
+}
+
+// TestInvalidAtFirstStart: a device's first boot with one broken file runs
+// the valid ones.
+func TestInvalidAtFirstStart(t *testing.T) {
+	dir, st, w, rep := setup(t)
 	write(t, dir, "a.yaml", "kind: Pod\nmetadata: [\n")
-	w2 := New(dir, st, nil, zerolog.Nop()) // a restarted agent
-	w2.Sync(ctx)
-	if names, _, _ := staticPods(t, st); strings.Join(names, ",") != "web" {
-		t.Fatalf("static pods after starting with a broken file: %v", names)
+	write(t, dir, "b.yaml", podYAML("db", "busybox:1"))
+	if err := w.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if names, _, _ := staticPods(t, st); strings.Join(names, ",") != "db" {
+		t.Fatalf("static pods %v, want the valid file's db", names)
+	}
+	if got := rep.all(); !strings.Contains(got, "a.yaml: manifest a.yaml: ") {
+		t.Fatalf("report %q does not name the file", got)
 	}
 }
 

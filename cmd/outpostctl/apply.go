@@ -32,13 +32,18 @@ func runApply(args []string, stdout, stderr io.Writer) error {
 	fl.Var(&nodes, "nodes", "with --wait and --group: the members to wait for (repeatable or comma-separated; default: the nodes that report the group)")
 	force := fl.Bool("force", false, "publish a new generation even when nothing changed")
 	dryRun := fl.Bool("dry-run", false, "print the document that would be published, publish nothing")
+	reset := fl.Bool("reset", false, "publish a generation reset: generation 1, taken by nodes stuck at a generation nothing can follow (needs --key)")
+	resetFrom := fl.Int64("reset-from", 0, "with --reset: the stuck generation to reset (default: the one the node(s) report)")
 	pos, err := cli.ParseInterspersed(fl, args)
 	if err != nil {
 		return exitError{Code: 2}
 	}
 	tgt := ctl.Target{Node: *node, Group: *group}
 	if len(files) == 0 || len(pos) > 0 || tgt.Validate() != nil {
-		return usageError(stderr, "usage: outpostctl apply -f FILE|DIR|- [-f ...] (--node N | --group G) [--key K] [--wait [--timeout 60s]]")
+		return usageError(stderr, "usage: outpostctl apply -f FILE|DIR|- [-f ...] (--node N | --group G) [--key K [--reset]] [--wait [--timeout 60s]]")
+	}
+	if *resetFrom != 0 && !*reset {
+		return usageError(stderr, "outpostctl apply: --reset-from goes with --reset")
 	}
 	state, err := loadState(files)
 	if err != nil {
@@ -67,7 +72,7 @@ func runApply(args []string, stdout, stderr io.Writer) error {
 		defer w.Close()
 	}
 	actx, acancel := context.WithTimeout(ctx, connectTimeout)
-	res, err := c.Apply(actx, tgt, state, ctl.ApplyOptions{Signer: signer, Force: *force, DryRun: *dryRun})
+	res, err := c.Apply(actx, tgt, state, ctl.ApplyOptions{Signer: signer, Force: *force, DryRun: *dryRun, Reset: *reset, ResetFrom: *resetFrom})
 	acancel()
 	if err != nil {
 		return err
@@ -86,7 +91,7 @@ func runApply(args []string, stdout, stderr io.Writer) error {
 	}
 	wctx, wcancel := context.WithTimeout(ctx, *timeout)
 	defer wcancel()
-	p, err := w.Wait(wctx, res.Generation, res.SHA256)
+	p, err := w.WaitResult(wctx, res)
 	printProgress(stdout, p, time.Since(began))
 	if errors.Is(err, ctl.ErrPending) || errors.Is(err, ctl.ErrRejected) {
 		fmt.Fprintf(stderr, "%v\n", err)
@@ -103,6 +108,9 @@ func applyLine(res ctl.ApplyResult, st *api.NodeState, s *ctl.Signer) string {
 		plural(len(st.Pods), "pod"), plural(len(st.Services), "service"))
 	if s != nil {
 		line += ", signed by " + s.KeyID
+	}
+	if res.ResetFrom != 0 {
+		line += fmt.Sprintf(", a reset from generation %d", res.ResetFrom)
 	}
 	return line + ")"
 }

@@ -131,6 +131,14 @@ type ApplyOptions struct {
 	Force bool
 	// DryRun computes the payload and publishes nothing.
 	DryRun bool
+	// Reset publishes a generation reset: generation 1 with resetFrom set
+	// to the generation the target's nodes report stored (else the
+	// retained document's), which a node takes even though it is lower.
+	// Nodes honour it only signed by a trusted key: Signer is required.
+	Reset bool
+	// ResetFrom, with Reset, names the stuck generation instead (a group
+	// whose members are stuck at different ones needs one reset each).
+	ResetFrom int64
 }
 
 // ApplyResult is what Apply did.
@@ -146,6 +154,8 @@ type ApplyResult struct {
 	// unchanged); SHA256 its hex digest, which a node's rejection event names.
 	Payload []byte
 	SHA256  string
+	// ResetFrom is the generation a reset frees (0: not a reset).
+	ResetFrom int64
 }
 
 // Apply publishes state as t's next document: retained, QoS 1, generation
@@ -157,8 +167,10 @@ type ApplyResult struct {
 //
 // Two operators applying to one target at once can both read generation n
 // and publish n+1: the broker keeps the last, and nodes that already stored
-// the first take the second as the same generation and ignore it, silently;
-// Wait then reports them as observed. Serialize applies to one target.
+// the first reject the second (same generation, other content:
+// StaleGeneration). WaitResult reports the rejection when the node's event
+// or a report of n+1 from before the publish reaches it first; a report of
+// n+1 that comes first counts as observed. Serialize applies to one target.
 func (c *Client) Apply(ctx context.Context, t Target, state *api.NodeState, opts ApplyOptions) (ApplyResult, error) {
 	res := ApplyResult{Target: t}
 	cur, err := c.Current(ctx, t)
@@ -166,21 +178,38 @@ func (c *Client) Apply(ctx context.Context, t Target, state *api.NodeState, opts
 		return res, err
 	}
 	res.Previous = cur.Generation
-	if !opts.Force && cur.State != nil && sameContent(cur.State, state) && cur.KeyID == opts.Signer.keyID() {
-		res.Unchanged, res.Generation, res.Payload = true, cur.Generation, cur.Payload
-		res.SHA256 = digest(res.Payload)
-		return res, nil
-	}
-	res.Generation = cur.Generation + 1
-	if t.Node != "" || !cur.Present {
-		reported, err := c.reportedGeneration(ctx, t)
-		if err != nil {
+	if opts.Reset {
+		if err := c.resetGeneration(ctx, t, cur, opts, &res); err != nil {
 			return res, err
 		}
-		res.Generation = max(res.Generation, reported+1)
+	} else {
+		if !opts.Force && cur.State != nil && sameContent(cur.State, state) && cur.KeyID == opts.Signer.keyID() {
+			res.Unchanged, res.Generation, res.Payload = true, cur.Generation, cur.Payload
+			res.SHA256 = digest(res.Payload)
+			return res, nil
+		}
+		highest := cur.Generation
+		if t.Node != "" || !cur.Present {
+			reported, err := c.reportedGeneration(ctx, t)
+			if err != nil {
+				return res, err
+			}
+			highest = max(highest, reported)
+		}
+		if highest >= api.MaxGeneration {
+			return res, fmt.Errorf("%w: %s is at generation %d, the end of the range (%d): no higher generation exists; publish a signed reset (outpostctl apply --reset --key K)",
+				ErrInvalid, t, highest, int64(api.MaxGeneration))
+		}
+		res.Generation = max(highest, 0) + 1
 	}
 	topic := t.DesiredTopic(c.prefix)
-	if res.Payload, err = Encode(topic, state, res.Generation, opts.Signer); err != nil {
+	doc := state
+	if res.ResetFrom != 0 {
+		reset := *state
+		reset.ResetFrom = res.ResetFrom
+		doc = &reset
+	}
+	if res.Payload, err = Encode(topic, doc, res.Generation, opts.Signer); err != nil {
 		return res, err
 	}
 	res.SHA256 = digest(res.Payload)
@@ -219,6 +248,31 @@ func Encode(topic string, state *api.NodeState, gen int64, s *Signer) ([]byte, e
 		return nil, fmt.Errorf("%w: the message is %d bytes, more than the %d a node takes", ErrInvalid, len(payload), protocol.MaxPayloadBytes)
 	}
 	return payload, nil
+}
+
+// resetGeneration sets res for a reset of t: generation 1, from the
+// generation the nodes report (the node's, or the highest of a group's),
+// else the retained document's.
+func (c *Client) resetGeneration(ctx context.Context, t Target, cur Doc, opts ApplyOptions, res *ApplyResult) error {
+	if opts.Signer == nil {
+		return fmt.Errorf("%w: a generation reset must be signed (--key): nodes honour it only from a trusted key", ErrInvalid)
+	}
+	res.ResetFrom = opts.ResetFrom
+	if res.ResetFrom == 0 {
+		reported, err := c.reportedGeneration(ctx, t)
+		if err != nil {
+			return err
+		}
+		res.ResetFrom = reported
+	}
+	if res.ResetFrom == 0 {
+		res.ResetFrom = cur.Generation
+	}
+	if res.ResetFrom <= 0 {
+		return fmt.Errorf("%w: nothing to reset: no node reports a generation of %s and no document is retained", ErrInvalid, t)
+	}
+	res.Generation = 1
+	return nil
 }
 
 // reportedGeneration is the highest generation of t's document that its

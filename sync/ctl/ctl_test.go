@@ -194,7 +194,7 @@ func TestApplyObservedByNode(t *testing.T) {
 		if res.Generation != tc.gen || res.Unchanged != tc.unchanged {
 			t.Fatalf("apply %d = generation %d unchanged %v, want %d %v", i, res.Generation, res.Unchanged, tc.gen, tc.unchanged)
 		}
-		p, err := w.Wait(ctx, res.Generation, res.SHA256)
+		p, err := w.WaitResult(ctx, res)
 		w.Close()
 		if err != nil || len(p.Observed) != 1 {
 			t.Fatalf("wait: %+v, %v", p, err)
@@ -240,7 +240,7 @@ func TestGroupApplyAndDiscovery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p, err := w.Wait(ctx, res.Generation, res.SHA256); err != nil || strings.Join(p.Observed, ",") != "a,b" {
+	if p, err := w.WaitResult(ctx, res); err != nil || strings.Join(p.Observed, ",") != "a,b" {
 		t.Fatalf("first wait: %+v %v", p, err)
 	}
 	w.Close()
@@ -257,7 +257,7 @@ func TestGroupApplyAndDiscovery(t *testing.T) {
 	if err != nil || res.Generation != 2 {
 		t.Fatalf("second apply: %+v %v", res, err)
 	}
-	if p, err := w.Wait(ctx, 2, res.SHA256); err != nil || len(p.Observed) != 2 {
+	if p, err := w.WaitResult(ctx, res); err != nil || len(p.Observed) != 2 {
 		t.Fatalf("second wait: %+v %v", p, err)
 	}
 	edge, _ := store.GroupSource("edge")

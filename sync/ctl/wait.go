@@ -28,6 +28,13 @@ type Watcher struct {
 	views    map[string]*NodeView
 	warnings []warning
 	changed  chan struct{} // buffered(1): something to re-evaluate
+	// before is the generation each node reported in the first report the
+	// watcher saw: what it had stored before the apply (the broker sends
+	// the retained report on subscription, ahead of anything newer).
+	before map[string]int64
+	// published and reset describe the document waited for (WaitResult):
+	// Apply published it (it was not unchanged), and it is a generation reset.
+	published, reset bool
 }
 
 type warning struct {
@@ -43,7 +50,8 @@ func (c *Client) Watch(ctx context.Context, t Target, nodes []string) (*Watcher,
 	if err := t.Validate(); err != nil {
 		return nil, err
 	}
-	w := &Watcher{c: c, t: t, members: map[string]bool{}, views: map[string]*NodeView{}, changed: make(chan struct{}, 1)}
+	w := &Watcher{c: c, t: t, members: map[string]bool{}, views: map[string]*NodeView{}, changed: make(chan struct{}, 1),
+		before: map[string]int64{}}
 	n := "+"
 	switch {
 	case t.Node != "":
@@ -89,7 +97,13 @@ func (w *Watcher) add(m Message) {
 	}
 	switch leaf {
 	case protocol.TopicStatus:
-		if v.addStatus(m.Payload) && !w.fixed {
+		if !v.addStatus(m.Payload) {
+			break
+		}
+		if _, seen := w.before[node]; !seen {
+			w.before[node] = v.Report.ObservedGenerations[w.t.Source()]
+		}
+		if !w.fixed {
 			if _, listed := v.Report.ObservedGenerations[w.t.Source()]; listed {
 				w.members[node] = true
 			}
@@ -122,7 +136,10 @@ func (w *Watcher) Members() []string {
 type Progress struct {
 	Target     Target
 	Generation int64
-	// Observed are the nodes that report the generation or a newer one.
+	// Observed are the nodes that report the generation or a newer one
+	// (exactly the generation for a reset). A node that had a generation
+	// as high stored before the apply published it does not apply it, and
+	// is Rejected (see WaitResult).
 	Observed []string
 	Rejected []Rejection
 	Pending  []Pending
@@ -170,23 +187,54 @@ func (w *Watcher) Progress(gen int64, sha256 string) Progress {
 			observed = v.Report.ObservedGenerations[w.t.Source()]
 		}
 		r, isRejected := rejected[name]
+		before, known := w.before[name]
 		switch {
 		case isRejected:
 			// First: a node that rejected this very document (a stale
 			// generation, say) may report a generation as high or higher.
 			p.Rejected = append(p.Rejected, r)
+		case w.reset:
+			if observed == gen {
+				p.Observed = append(p.Observed, name)
+			} else {
+				p.Pending = append(p.Pending, w.pending(name, v, observed))
+			}
+		case known && (before > gen || before == gen && w.published):
+			// Its store only goes up: it does not apply the document (a
+			// higher generation is stale; the same one is stale with other
+			// content, a no-op with the same). Its event may come later,
+			// or never if it is offline; its report of the generation it
+			// had is no sign of this document.
+			p.Rejected = append(p.Rejected, Rejection{Node: name, Reason: "StaleGeneration",
+				Message: fmt.Sprintf("the node had generation %d stored before generation %d was published: it does not apply it (outpostctl apply --reset frees a node stuck at a generation)", before, gen)})
 		case observed >= gen:
 			p.Observed = append(p.Observed, name)
 		default:
-			pd := Pending{Node: name, Observed: observed}
-			if v != nil && v.Online != nil {
-				on := v.Online.Online
-				pd.Online = &on
-			}
-			p.Pending = append(p.Pending, pd)
+			p.Pending = append(p.Pending, w.pending(name, v, observed))
 		}
 	}
 	return p
+}
+
+func (w *Watcher) pending(name string, v *NodeView, observed int64) Pending {
+	pd := Pending{Node: name, Observed: observed}
+	if v != nil && v.Online != nil {
+		on := v.Online.Online
+		pd.Online = &on
+	}
+	return pd
+}
+
+// WaitResult waits for what Apply did (res) as Wait does for its
+// generation, knowing more: when Apply published a document, a node that had
+// that generation or a higher one stored before does not apply it and is
+// Rejected; a reset is observed when a node reports exactly its generation.
+// Call it once per Watcher.
+func (w *Watcher) WaitResult(ctx context.Context, res ApplyResult) (Progress, error) {
+	w.mu.Lock()
+	w.published, w.reset = !res.Unchanged, res.ResetFrom != 0
+	w.mu.Unlock()
+	return w.Wait(ctx, res.Generation, res.SHA256)
 }
 
 // Wait returns when every member observed or rejected gen: nil when all

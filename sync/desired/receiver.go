@@ -110,15 +110,25 @@ var ErrNotStored = errors.New("document not stored")
 // or is rejected for good. An error (wrapping ErrNotStored, or ctx's) means
 // it must not be.
 func (r *Receiver) Handle(ctx context.Context, src store.Source, topic string, payload []byte) error {
+	_, err := r.handle(ctx, src, topic, payload)
+	return err
+}
+
+// handle is Handle that also tells a stored document (stored true: applied
+// now or already) from one rejected for good.
+func (r *Receiver) handle(ctx context.Context, src store.Source, topic string, payload []byte) (stored bool, err error) {
 	sum := sha256.Sum256(payload)
 	hash := hex.EncodeToString(sum[:])
 	if r.seenDead(src, hash) {
 		r.log.Debug().Str("source", string(src)).Str("sha256", hash).Msg("dead-lettered document delivered again, acknowledged")
-		return nil
+		return false, nil
 	}
 	doc, err := protocol.Decode(payload, r.opts.Keys, topic)
+	if err == nil {
+		err = doc.CheckReset()
+	}
 	if err != nil {
-		return r.reject(ctx, src, hash, len(payload), protocol.Reason(err), err)
+		return false, r.reject(ctx, src, hash, len(payload), protocol.Reason(err), err)
 	}
 	var res store.ApplyResult
 	for attempt := 1; ; attempt++ {
@@ -129,7 +139,7 @@ func (r *Receiver) Handle(ctx context.Context, src store.Source, topic string, p
 		if attempt == storeAttempts {
 			r.log.Error().Err(err).Str("source", string(src)).Int64("generation", doc.State.Generation).
 				Msg("store failed, document left unacknowledged")
-			return fmt.Errorf("%w: %w", ErrNotStored, err)
+			return false, fmt.Errorf("%w: %w", ErrNotStored, err)
 		}
 		select {
 		case <-ctx.Done():
@@ -138,16 +148,19 @@ func (r *Receiver) Handle(ctx context.Context, src store.Source, topic string, p
 	}
 	switch {
 	case ctx.Err() != nil:
-		return ctx.Err()
+		return false, ctx.Err()
 	case errors.Is(err, store.ErrStale):
-		return r.reject(ctx, src, hash, len(payload), ReasonStale, err)
+		return false, r.reject(ctx, src, hash, len(payload), ReasonStale, err)
 	case err != nil:
-		return r.reject(ctx, src, hash, len(payload), protocol.ErrInvalid.Error(), err)
+		return false, r.reject(ctx, src, hash, len(payload), protocol.ErrInvalid.Error(), err)
 	case !res.Changed:
 		r.log.Debug().Str("source", string(src)).Int64("generation", res.Generation).Msg("document already applied")
-		return nil
+		return true, nil
 	}
 	msg := fmt.Sprintf("generation %d applied (previous %d)", res.Generation, res.Previous)
+	if res.Reset {
+		msg = fmt.Sprintf("generation %d applied, a reset from generation %d", res.Generation, res.Previous)
+	}
 	if len(res.Added) > 0 {
 		msg += "; pods added: " + strings.Join(res.Added, ", ")
 	}
@@ -158,7 +171,7 @@ func (r *Receiver) Handle(ctx context.Context, src store.Source, topic string, p
 		msg += "; signed by key " + doc.KeyID
 	}
 	r.event(ctx, api.EventNormal, ReasonApplied, src, msg)
-	return nil
+	return true, nil
 }
 
 // reject dead-letters a document and reports it; the message is acknowledged.

@@ -24,6 +24,11 @@ func doc(gen int64, pods ...string) []byte {
 	return fmt.Appendf(nil, `{"apiVersion":"outpost.dev/v1","kind":"NodeState","generation":%d,"pods":[%s]}`, gen, strings.Join(ps, ","))
 }
 
+// resetDoc is a generation reset from generation from.
+func resetDoc(gen, from int64, pods ...string) []byte {
+	return []byte(strings.Replace(string(doc(gen, pods...)), `"generation":`, fmt.Sprintf(`"resetFrom":%d,"generation":`, from), 1))
+}
+
 func openStore(t *testing.T) *store.Store {
 	st, err := store.Open(filepath.Join(t.TempDir(), "state.db"), store.Options{})
 	if err != nil {
@@ -56,7 +61,8 @@ func TestHandle(t *testing.T) {
 		pods    string
 	}{
 		{"first document", false, doc(2, "a"), ReasonApplied, 2, "a"},
-		{"same generation is a no-op", false, doc(2, "b"), "", 2, "a"},
+		{"the same document again is a no-op", false, doc(2, "a"), "", 2, "a"},
+		{"the same generation with other pods is stale", false, doc(2, "b"), ReasonStale, 2, "a"},
 		{"newer", false, doc(3, "b"), ReasonApplied, 3, "b"},
 		{"replayed older", false, doc(1, "old"), ReasonStale, 3, "b"},
 		{"replayed older again is silent", false, doc(1, "old"), "", 3, "b"},
@@ -70,6 +76,12 @@ func TestHandle(t *testing.T) {
 		{"signed for another node", true, signedFor(priv, "outpost/v1/nodes/n2/desired", doc(5, "d")), "SignatureRejected", 4, "c"},
 		{"signed for a group", true, signedFor(priv, "outpost/v1/groups/edge/desired", doc(5, "d")), "SignatureRejected", 4, "c"},
 		{"signed for another node, without keys", false, signedFor(priv, "outpost/v1/nodes/n2/desired", doc(5, "d")), "SignatureRejected", 4, "c"},
+		{"reset without keys", false, signed(priv, resetDoc(1, 4, "r")), "SignatureRejected", 4, "c"},
+		{"signed reset from another generation", true, signed(priv, resetDoc(1, 3, "r")), ReasonStale, 4, "c"},
+		{"signed reset", true, signed(priv, resetDoc(1, 4, "r")), ReasonApplied, 1, "r"},
+		{"after the reset", true, signed(priv, doc(2, "z")), ReasonApplied, 2, "z"},
+		{"replayed reset", true, signed(priv, resetDoc(1, 4, "r")), ReasonStale, 2, "z"},
+		{"above the range", true, signed(priv, doc(1<<53, "z")), "InvalidDocument", 2, "z"},
 	}
 	st := openStore(t)
 	plain, trusting := New(st, Options{}), New(st, Options{Keys: protocol.Keys{"k1": pub}})
@@ -113,7 +125,7 @@ func TestHandle(t *testing.T) {
 			}
 		})
 	}
-	if dl := plain.DeadLetters(); len(dl) != 6 || dl[0].Count != 2 || dl[0].Reason != ReasonStale {
+	if dl := plain.DeadLetters(); len(dl) != 8 || dl[1].Count != 2 || dl[1].Reason != ReasonStale {
 		t.Fatalf("dead letters = %+v, want the stale document seen twice", dl)
 	}
 }

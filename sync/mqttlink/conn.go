@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/url"
 	"sync"
@@ -13,6 +12,8 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/outpost-edge/outpost/store"
+	"github.com/outpost-edge/outpost/sync/backoff"
+	"github.com/outpost-edge/outpost/sync/desired"
 	"github.com/outpost-edge/outpost/sync/protocol"
 )
 
@@ -193,20 +194,64 @@ func (l *Link) subscribe(ctx context.Context, client mqtt.Client) error {
 	return nil
 }
 
-// receive applies desired documents one at a time, in arrival order, and
-// acknowledges each only once the receiver says so.
+// Pauses between attempts to store a document while the store fails (a
+// full disk): the broker redelivers an unacknowledged message only on the
+// next connection, so the link retries it itself, jittered, until it is
+// stored.
+const (
+	storeRetryMin = time.Second
+	storeRetryMax = 10 * time.Second
+)
+
+// receive applies desired documents in arrival order, per source the newest
+// of those waiting (desired.Inbox), and acknowledges each only once the
+// receiver says so. A document the store could not take is retried until
+// it is stored (or a newer one for its source arrives and wins).
 func (l *Link) receive(ctx context.Context, client mqtt.Client, inbound <-chan mqtt.Message) {
+	var in desired.Inbox
+	pol := &backoff.Policy{Min: storeRetryMin, Max: storeRetryMax}
+	var retry <-chan time.Time
 	for {
-		select {
-		case <-ctx.Done():
-			return
-		case m := <-inbound:
-			l.handle(ctx, client, m)
+		if in.Len() == 0 || retry != nil {
+			select {
+			case <-ctx.Done():
+				return
+			case m := <-inbound:
+				l.take(client, &in, m)
+			case <-retry:
+				retry = nil
+			}
+		}
+		// Take everything that arrived meanwhile: a burst collapses.
+		for more := true; more; {
+			select {
+			case m := <-inbound:
+				l.take(client, &in, m)
+			default:
+				more = false
+			}
+		}
+		if retry != nil {
+			continue
+		}
+		err := l.recv.Settle(ctx, &in)
+		switch {
+		case err == nil:
+			pol = &backoff.Policy{Min: storeRetryMin, Max: storeRetryMax}
+		case ctx.Err() != nil:
+			return // not acknowledged: redelivered on the next connection
+		default:
+			l.setState(func(s *State) { s.LastError = err.Error() })
+			wait := pol.Next()
+			l.log.Warn().Err(err).Dur("retryIn", wait).Msg("document not stored, will retry")
+			retry = l.p.Clock.After(wait)
 		}
 	}
 }
 
-func (l *Link) handle(ctx context.Context, client mqtt.Client, m mqtt.Message) {
+// take puts m in the inbox, or acknowledges and drops it when this node
+// does not read its topic.
+func (l *Link) take(client mqtt.Client, in *desired.Inbox, m mqtt.Message) {
 	target, ok := l.topics.ParseDesired(m.Topic())
 	if ok && target.Group != "" && !l.groups[target.Group] {
 		// A subscription left in the broker's session by an older
@@ -218,20 +263,14 @@ func (l *Link) handle(ctx context.Context, client mqtt.Client, m mqtt.Message) {
 	if !ok {
 		l.setState(func(s *State) { s.Ignored++ })
 		l.log.Info().Str("topic", m.Topic()).Msg("message on a topic this node does not read, acknowledged and ignored")
-		m.Ack()
+		in.Skip(m)
 		return
 	}
 	src := store.SourceNode
 	if target.Group != "" {
 		src, _ = store.GroupSource(target.Group) // checked in New
 	}
-	if err := l.recv.Handle(ctx, src, m.Topic(), m.Payload()); err != nil {
-		if !errors.Is(err, context.Canceled) {
-			l.setState(func(s *State) { s.LastError = err.Error() })
-		}
-		return // not acknowledged: redelivered on the next connection
-	}
-	m.Ack()
+	in.Put(src, m)
 }
 
 // unsubscribeStale unsubscribes from topic once per process, without

@@ -40,7 +40,8 @@ type Document struct {
 // and names topic as its target is accepted. Without, a plain NodeState is
 // accepted, and so is a Signed envelope that names topic (unwrapped, its
 // signature unchecked): a control plane may start signing before its nodes
-// trust its key. Errors wrap one of ErrEmpty, ErrTooLarge, ErrSignature or
+// trust its key. A generation reset (resetFrom) needs more: CheckReset.
+// Errors wrap one of ErrEmpty, ErrTooLarge, ErrSignature or
 // ErrInvalid; an ErrInvalid error also holds the api.ErrorList with the
 // field paths.
 func Decode(payload []byte, keys Keys, topic string) (Document, error) {
@@ -77,6 +78,18 @@ func Decode(payload []byte, keys Keys, topic string) (Document, error) {
 	}
 	d.State = ns
 	return d, nil
+}
+
+// CheckReset refuses a generation reset (a document with resetFrom) that is
+// not Verified: a reset goes back in generations, and without a trusted
+// signature it would undo the replay protection for anyone who can publish,
+// so a node without trusted keys takes none. A node calls it after Decode;
+// a control plane reading its own documents need not.
+func (d Document) CheckReset() error {
+	if d.State != nil && d.State.ResetFrom != 0 && !d.Verified {
+		return fmt.Errorf("%w: resetFrom: a generation reset is honoured only when signed by a trusted key, and this node has no mqtt.trustedKeys", ErrSignature)
+	}
+	return nil
 }
 
 // InvalidError holds the field errors of a document that is not a valid NodeState.

@@ -62,6 +62,7 @@ func TestDecode(t *testing.T) {
 		{"malformed json", []byte(`{"apiVersion":"outpost.dev/v1","kind":"NodeState",`), nil, ErrInvalid, "", false, "cannot parse"},
 		{"invalid spec", []byte(`{"apiVersion":"outpost.dev/v1","kind":"NodeState","generation":1,"pods":[{"metadata":{"name":"a"},"spec":{"containers":[{"name":"c"}]}}]}`),
 			nil, ErrInvalid, "", false, "pods[a].spec.containers[0].image"},
+		{"generation above the range", doc(1<<53, "a"), nil, ErrInvalid, "", false, "generation: must be at most"},
 		{"signed invalid spec", sign("k1", priv, []byte(`{"apiVersion":"outpost.dev/v1","kind":"NodeState","generation":0}`)), keys, ErrInvalid, "", false, "generation"},
 	}
 	for _, tt := range tests {
@@ -90,6 +91,36 @@ func TestDecode(t *testing.T) {
 				t.Fatalf("error %q does not mention %q", err, tt.msg)
 			}
 		})
+	}
+}
+
+func TestCheckReset(t *testing.T) {
+	pub, priv, _ := ed25519.GenerateKey(nil)
+	const topic = "outpost/v1/nodes/n1/desired"
+	reset := []byte(`{"apiVersion":"outpost.dev/v1","kind":"NodeState","generation":1,"resetFrom":9223372036854775807}`)
+	signed, err := Sign("k1", priv, topic, reset)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		payload []byte
+		keys    Keys
+		ok      bool
+	}{
+		{"signed reset, trusted key", signed, Keys{"k1": pub}, true},
+		{"plain reset without keys", reset, nil, false},
+		{"signed reset without keys (unverified)", signed, nil, false},
+		{"no reset without keys", doc(2, "a"), nil, true},
+	}
+	for _, tt := range tests {
+		d, err := Decode(tt.payload, tt.keys, topic)
+		if err != nil {
+			t.Fatalf("%s: Decode: %v", tt.name, err)
+		}
+		if err := d.CheckReset(); (err == nil) != tt.ok || err != nil && !errors.Is(err, ErrSignature) {
+			t.Errorf("%s: CheckReset = %v, want ok %v", tt.name, err, tt.ok)
+		}
 	}
 }
 
