@@ -51,6 +51,8 @@
 //	            <16-byte addr>  -> service name
 //	session/                    the MQTT client's in-flight packets (sync/mqttlink)
 //	    <key>                   -> uint64 big-endian insertion order, then the packet's bytes
+//	reclaim/                    pods found running after a corrupt file was moved aside (reclaim.go)
+//	    <source>\x00<name>      -> uid from the containers' labels, until the source sends a document
 //
 // # Merge order
 //
