@@ -64,7 +64,7 @@ type Agent struct {
 	// held are the containers of pods the store reclaimed after it was lost
 	// (store.Merged.Reclaimed), by pod uid: left running, untouched, until
 	// their source sends its document. Owned by Run's goroutine.
-	held map[string][]runtime.Observed
+	held      map[string][]runtime.Observed
 	wg        sync.WaitGroup
 	ready     chan struct{}
 	readyOnce sync.Once

@@ -79,6 +79,6 @@ func storeCondition(rec *store.Recovery, began time.Time) api.NodeCondition {
 			Message: "the state file passed its check at start", LastTransitionTime: began.UTC()}
 	}
 	return api.NodeCondition{Type: api.NodeStoreCorrupted, Status: api.ConditionTrue, Reason: ReasonStoreCorrupted,
-		Message: fmt.Sprintf("the state file was corrupt and was moved to %s; desired state was rebuilt", rec.Aside),
+		Message:            fmt.Sprintf("the state file was corrupt and was moved to %s; desired state was rebuilt", rec.Aside),
 		LastTransitionTime: rec.Found.UTC()}
 }
