@@ -22,31 +22,26 @@ import (
 // reports a StoreCorrupted event and node condition, and keeps every pod
 // running: the static pod is adopted at once under its old uid (same
 // process, restart count 0, no second copy), the pod the control plane sent
-// is left running until the (unreachable) broker sends it again.
+// once the broker has delivered its retained document again.
 func TestE2ECorruptStoreRecovered(t *testing.T) {
 	n := newNode(t)
-	n.appendConfig("mqtt: {brokers: [\"tcp://127.0.0.1:1\"]}\n")
+	const port = 1883 // the agent's own network namespace: nothing else listens there
+	n.appendConfig(fmt.Sprintf("mqtt: {brokers: [\"tcp://127.0.0.1:%d\"], backoff: {min: 100ms, max: 1s, reset: 10s}}\n", port))
 	n.manifest("local.yaml", httpdPod("local", "static"))
-	ns, err := api.ParseManifest([]byte(httpdPod("remote", "from-the-control-plane")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Generation = 3
-	path := filepath.Join(n.data, "state.db")
-	st, err := store.Open(path, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.Apply(context.Background(), store.SourceNode, ns); err != nil {
-		t.Fatal(err)
-	}
-	st.Close()
-
+	n.brokerInAgentNet(port)
 	n.start()
+	doc := filepath.Join(t.TempDir(), "remote.yaml")
+	if err := os.WriteFile(doc, []byte(httpdPod("remote", "from-the-control-plane")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := n.ctl(port, "apply", "-f", doc, "--node", "e2e", "--wait", "--timeout", "60s"); err != nil {
+		t.Fatalf("outpostctl apply --wait: %v\n%s", err, out)
+	}
 	n.waitServes("local", "static")
 	n.waitServes("remote", "from-the-control-plane")
 	before := map[string]int{"local": pidOfPod(t, n, "local"), "remote": pidOfPod(t, n, "remote")}
-	localUID := podUID(t, n, "local")
+	uids := map[string]string{"local": podUID(t, n, "local"), "remote": podUID(t, n, "remote")}
+	path := filepath.Join(n.data, "state.db")
 
 	n.kill9()
 	fi, err := os.Stat(path)
@@ -60,17 +55,21 @@ func TestE2ECorruptStoreRecovered(t *testing.T) {
 	began := time.Now()
 	n.start() // returns once the agent is ready
 	ready := time.Since(began)
-	st2 := n.waitPod("local", "running, adopted", func(s api.PodStatus) bool {
+	running := func(s api.PodStatus) bool {
 		return len(s.ContainerStatuses) == 1 && s.ContainerStatuses[0].State.Running != nil
-	})
-	adopted := time.Since(began)
-	t.Logf("corrupt store: agent ready %s after start, static pod adopted after %s", ready.Round(time.Millisecond), adopted.Round(time.Millisecond))
-	if cs := st2.ContainerStatuses[0]; cs.RestartCount != 0 {
-		t.Errorf("local restarted: %+v", cs)
 	}
-	if got := podUID(t, n, "local"); got != localUID {
-		t.Errorf("local's uid %s, was %s: a new pod, not the running one adopted", got, localUID)
+	var took []string
+	for _, pod := range []string{"local", "remote"} {
+		st := n.waitPod(pod, "running, adopted", running)
+		took = append(took, fmt.Sprintf("%s adopted after %s", pod, time.Since(began).Round(time.Millisecond)))
+		if cs := st.ContainerStatuses[0]; cs.RestartCount != 0 {
+			t.Errorf("%s restarted: %+v", pod, cs)
+		}
+		if st.UID != uids[pod] {
+			t.Errorf("%s's uid %s, was %s: a new pod, not the running one adopted", pod, st.UID, uids[pod])
+		}
 	}
+	t.Logf("corrupt store: agent ready %s after start; %s", ready.Round(time.Millisecond), strings.Join(took, ", "))
 	for pod, pid := range before {
 		if got := pidOfPod(t, n, pod); got != pid {
 			t.Errorf("%s runs as pid %d, was %d", pod, got, pid)
@@ -99,7 +98,7 @@ func TestE2ECorruptStoreRecovered(t *testing.T) {
 	})
 	n.stop()
 
-	st, err = store.Open(path, store.Options{})
+	st, err := store.Open(path, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
