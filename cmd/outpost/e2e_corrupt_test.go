@@ -126,3 +126,62 @@ func podUID(t testing.TB, n *node, name string) string {
 func hasCondition(conds []api.NodeCondition, typ, status string) bool {
 	return slices.ContainsFunc(conds, func(c api.NodeCondition) bool { return c.Type == typ && c.Status == status })
 }
+
+// TestE2EStoreCorruptAtRunTime: the state file is damaged under a running
+// agent (here: cut to its two meta pages). The next read or write makes
+// bbolt fault; the agent does not crash on it, it stops with an error
+// (leaving the containers running) and a marker, and the next start moves
+// the file aside and adopts the running pod: no crash loop.
+func TestE2EStoreCorruptAtRunTime(t *testing.T) {
+	n := newNode(t)
+	n.manifest("local.yaml", httpdPod("local", "static"))
+	n.start()
+	n.waitServes("local", "static")
+	pid := pidOfPod(t, n, "local")
+	uid := podUID(t, n, "local")
+	path := filepath.Join(n.data, "state.db")
+
+	if err := os.Truncate(path, 8192); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- n.agent.Wait() }()
+	var exitErr error
+	eventually(t, 60*time.Second, "the agent stops on the corrupt store", func() error {
+		_, _ = n.cli("get", "pods") // a read of the store
+		select {
+		case exitErr = <-exited:
+			return nil
+		default:
+			return fmt.Errorf("still running")
+		}
+	})
+	n.agent = nil
+	if exitErr == nil {
+		t.Fatalf("the agent exited with status 0 on a corrupt store")
+	}
+	if strings.Contains(n.logs.String(), "panic:") || strings.Contains(n.logs.String(), "fatal error:") {
+		t.Fatalf("the agent crashed instead of stopping:\n%s", n.logs.String())
+	}
+	if _, err := os.Stat(path + ".corrupt-found"); err != nil {
+		t.Fatalf("no marker for the next start: %v", err)
+	}
+
+	n.start()
+	st := n.waitPod("local", "adopted", func(s api.PodStatus) bool {
+		return len(s.ContainerStatuses) == 1 && s.ContainerStatuses[0].State.Running != nil
+	})
+	if st.UID != uid || st.ContainerStatuses[0].RestartCount != 0 {
+		t.Errorf("local after the recovery: uid %s (was %s), %+v", st.UID, uid, st.ContainerStatuses[0])
+	}
+	if got := pidOfPod(t, n, "local"); got != pid {
+		t.Errorf("local runs as pid %d, was %d", got, pid)
+	}
+	if aside, _ := filepath.Glob(path + ".corrupt-*T*"); len(aside) != 1 {
+		t.Errorf("files moved aside: %v, want one", aside)
+	}
+	if _, err := os.Stat(path + ".corrupt-found"); !os.IsNotExist(err) {
+		t.Errorf("marker still there after the recovery: %v", err)
+	}
+	n.stop()
+}
