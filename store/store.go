@@ -72,6 +72,8 @@ type Store struct {
 	closeOnce sync.Once
 	closed    chan struct{}
 
+	batches batcher
+
 	recovery    *Recovery
 	corruptOnce sync.Once
 	corruptErr  atomic.Pointer[error]
@@ -218,15 +220,6 @@ func (s *Store) Close() error {
 // view runs fn in a read transaction. Never call view or update from fn.
 func (s *Store) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	return s.guard(ctx, func() error { return s.db.View(fn) })
-}
-
-// batch is update for writes many goroutines make at once (events from
-// every pod worker): bbolt coalesces concurrent calls into one transaction
-// and one fsync. fn may run twice if another fn of the batch fails (the
-// first run is rolled back), so it must not act outside the transaction.
-// A panic in fn ends its batch and is run again alone, under guard.
-func (s *Store) batch(ctx context.Context, fn func(tx *bolt.Tx) error) error {
-	return s.guard(ctx, func() error { return s.db.Batch(fn) })
 }
 
 // update runs fn in the write transaction; fn's error rolls it back. Never
