@@ -201,7 +201,7 @@ func truncate(t *testing.T, path string, size int64) {
 	}
 }
 
-func fileSize(t *testing.T, path string) int64 {
+func fileSize(t testing.TB, path string) int64 {
 	t.Helper()
 	fi, err := os.Stat(path)
 	if err != nil {
