@@ -54,6 +54,7 @@ var corruptions = []struct {
 	{"both meta pages flipped", func(t *testing.T, path string) {
 		rewritePages(t, path, flagMeta, func(p []byte) { p[64] ^= 0xff })
 	}},
+	{"schema version unreadable", func(t *testing.T, path string) { setSchema(t, path, []byte("x")) }},
 	{"random bytes", func(t *testing.T, path string) {
 		b := []byte(strings.Repeat("\x5a\xa5 not a page", 2*pageSize))
 		if err := os.WriteFile(path, b, 0o600); err != nil {

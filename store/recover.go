@@ -56,6 +56,16 @@ func (s *Store) failed() error {
 	return nil
 }
 
+// leaveMarker leaves the marker when err says bbolt panicked on a file that
+// passed the check, so that the next Open moves it aside instead of
+// failing the same way again. It returns err.
+func leaveMarker(path string, err error) error {
+	if errors.Is(err, ErrCorrupt) {
+		_ = writeSynced(path+markerSuffix, []byte(err.Error()+"\n"))
+	}
+	return err
+}
+
 // markedCorrupt reads the marker a previous process left, if any.
 func markedCorrupt(path string) error {
 	b, err := os.ReadFile(path + markerSuffix)

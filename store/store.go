@@ -112,33 +112,19 @@ func Open(path string, opts Options) (*Store, error) {
 		log.Error().Err(cause).Str("path", path).Str("movedTo", rec.Aside).Msg("state file is corrupt: moved aside, starting with an empty one")
 	}
 
-	var db *bolt.DB
-	err = protect(func() error {
-		var err error
-		db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout})
-		return err
-	})
-	switch {
-	case errors.Is(err, berrors.ErrTimeout):
-		return nil, fmt.Errorf("store: %w: another outpost agent holds %s (waited %s); stop it first or use another data directory",
-			ErrLocked, path, opts.LockTimeout)
-	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrChecksum):
-		return nil, fmt.Errorf("store: open %s: %w: not a readable bbolt file: %w", path, ErrInvalid, err)
-	case err != nil:
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	db, from, err := openBolt(path, opts)
+	if errors.Is(err, ErrCorrupt) && opts.MoveCorrupt && rec == nil {
+		// Damage the check cannot see (a value, such as the schema
+		// version) or that bbolt panicked on all the same.
+		cause := err
+		if rec, err = moveAside(path, cause, opts.Now()); err != nil {
+			return nil, err
+		}
+		log.Error().Err(cause).Str("path", path).Str("movedTo", rec.Aside).Msg("state file is corrupt: moved aside, starting with an empty one")
+		db, from, err = openBolt(path, opts)
 	}
-
-	var from uint64
-	err = protect(func() error {
-		return db.Update(func(tx *bolt.Tx) error {
-			var err error
-			from, err = migrate(tx, path, schemaVersion, migrations)
-			return err
-		})
-	})
 	if err != nil {
-		_ = db.Close()
-		return nil, err
+		return nil, leaveMarker(path, err)
 	}
 	if from != schemaVersion {
 		log.Info().Str("path", path).Uint64("from", from).Uint64("to", schemaVersion).Msg("state file schema migrated")
@@ -162,6 +148,38 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	log.Debug().Str("path", path).Msg("state file opened")
 	return s, nil
+}
+
+// openBolt opens the file for writing and migrates it, under protect.
+func openBolt(path string, opts Options) (*bolt.DB, uint64, error) {
+	var db *bolt.DB
+	err := protect(func() error {
+		var err error
+		db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout})
+		return err
+	})
+	switch {
+	case errors.Is(err, berrors.ErrTimeout):
+		return nil, 0, fmt.Errorf("store: %w: another outpost agent holds %s (waited %s); stop it first or use another data directory",
+			ErrLocked, path, opts.LockTimeout)
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrChecksum):
+		return nil, 0, corrupt(path, fmt.Errorf("not a readable bbolt file: %w", err))
+	case err != nil:
+		return nil, 0, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	var from uint64
+	err = protect(func() error {
+		return db.Update(func(tx *bolt.Tx) error {
+			var err error
+			from, err = migrate(tx, path, schemaVersion, migrations)
+			return err
+		})
+	})
+	if err != nil {
+		_ = db.Close()
+		return nil, 0, err
+	}
+	return db, from, nil
 }
 
 func withDefaults(o Options) (Options, error) {
