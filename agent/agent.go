@@ -11,6 +11,7 @@ import (
 
 	"github.com/outpost-edge/outpost/api"
 	"github.com/outpost-edge/outpost/runtime"
+	"github.com/outpost-edge/outpost/store"
 )
 
 // AdmitFunc decides whether a pod fits the node next to the pods already
@@ -60,6 +61,10 @@ type Agent struct {
 	conflicts map[string]bool
 	admitted  map[string]*api.Pod      // by uid: pods that passed admission
 	early     map[string]runtime.Event // exits of containers no worker claimed yet
+	// held are the containers of pods the store reclaimed after it was lost
+	// (store.Merged.Reclaimed), by pod uid: left running, untouched, until
+	// their source sends its document. Owned by Run's goroutine.
+	held      map[string][]runtime.Observed
 	wg        sync.WaitGroup
 	ready     chan struct{}
 	readyOnce sync.Once
@@ -86,6 +91,7 @@ func New(opts Options) *Agent {
 		rec:     &recorder{store: opts.Store, log: log, clock: opts.Clock},
 		status:  newStatusManager(opts.Store, log, opts.Clock),
 		workers: map[string]*podWorker{}, byID: map[string]*podWorker{}, conflicts: map[string]bool{}, admitted: map[string]*api.Pod{}, early: map[string]runtime.Event{},
+		held:  map[string][]runtime.Observed{},
 		ready: make(chan struct{}), pings: make(chan struct{}),
 	}
 	a.status.onEndpoints = a.endpointsChanged
@@ -184,6 +190,11 @@ func (a *Agent) reconcile(ctx context.Context, observed map[string][]runtime.Obs
 			a.rec.warning(ctx, c.Kind+"/"+c.Name, ReasonNameConflict, "%s %q from %s is ignored: %s has one of that name", c.Kind, c.Name, c.Loser, c.Winner)
 		}
 	}
+	observed = a.releaseHeld(ctx, merged, observed)
+	held := map[string]bool{}
+	for _, r := range merged.Reclaimed {
+		held[r.UID] = true
+	}
 	want := map[string]bool{}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -202,13 +213,56 @@ func (a *Agent) reconcile(ctx context.Context, observed map[string][]runtime.Obs
 		}
 	}
 	for uid, obs := range observed {
-		if !want[uid] {
-			// Running but no longer desired (removed while the agent was down).
+		switch {
+		case want[uid]:
+		case held[uid]:
+			a.held[uid] = obs
+		default:
+			// Running but no longer desired (removed while the agent was down,
+			// or its source's document came back without it).
 			w := newPodWorker(a, uid, obs)
 			a.startWorker(ctx, w, obs)
 			w.stop()
 		}
 	}
+}
+
+// releaseHeld hands the held containers of pods now desired, or now known
+// to be gone, to this reconcile, as a fresh list sees them (they were left
+// alone since the first one). Called from Run's goroutine.
+func (a *Agent) releaseHeld(ctx context.Context, merged *store.Merged, observed map[string][]runtime.Observed) map[string][]runtime.Observed {
+	if len(a.held) == 0 {
+		return observed
+	}
+	still := map[string]bool{}
+	for _, r := range merged.Reclaimed {
+		still[r.UID] = true
+	}
+	release := false
+	for uid := range a.held {
+		release = release || !still[uid]
+	}
+	if !release {
+		return observed
+	}
+	list, err := a.rt.List(ctx)
+	if err != nil {
+		a.log.Warn().Err(err).Msg("listing containers of reclaimed pods")
+		return observed
+	}
+	fresh := groupByUID(list)
+	if observed == nil {
+		observed = map[string][]runtime.Observed{}
+	}
+	for uid := range a.held {
+		if !still[uid] {
+			delete(a.held, uid)
+			if obs := fresh[uid]; len(obs) > 0 {
+				observed[uid] = obs
+			}
+		}
+	}
+	return observed
 }
 
 // startWorker runs w and routes the events of its adopted containers to

@@ -8,6 +8,10 @@ const (
 	NodeMemoryPressure = "MemoryPressure"
 	NodeDiskPressure   = "DiskPressure"
 	NodePIDPressure    = "PIDPressure"
+	// NodeStoreCorrupted is True while the agent runs on a new state file
+	// because it found the old one corrupt (the node's desired state was
+	// rebuilt from the manifests, the running containers and the broker).
+	NodeStoreCorrupted = "StoreCorrupted"
 
 	ResourceEphemeralStorage = "ephemeral-storage"
 	ResourcePods             = "pods"

@@ -19,6 +19,7 @@ docker-registry
 containerd
 kmod
 qemu-system-x86
+dmsetup
 "
 
 missing=""

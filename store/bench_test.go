@@ -142,3 +142,33 @@ func BenchmarkOutboxPop(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkOpenCheck is the check Open makes of an existing file at its
+// largest: a full outbox (8 MiB), a full event ring and 50 pods. It reports
+// the file's size.
+func BenchmarkOpenCheck(b *testing.B) {
+	path := statePath(b)
+	s := openT(b, path, Options{})
+	ctx := context.Background()
+	mustApply(b, s, SourceNode, fiftyPods(1))
+	for i := range DefaultEventsKeep {
+		if err := s.RecordEvent(ctx, api.Event{Reason: "R", Object: "node", Message: fmt.Sprint(i)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	msg := Message{Topic: "outpost/node-1/status", Payload: make([]byte, 4096), QoS: 1}
+	for range DefaultOutboxMaxBytes / 4096 {
+		if _, err := s.Push(ctx, msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if err := verifyFile(path, time.Minute, time.Second); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(fileSize(b, path))/(1<<20), "MiB")
+}

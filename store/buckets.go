@@ -33,7 +33,7 @@ var (
 )
 
 // topLevelBuckets are created by Open on a new file.
-var topLevelBuckets = [][]byte{bucketMeta, bucketSources, bucketStatus, bucketEvents, bucketOutbox, bucketAlloc, bucketSession}
+var topLevelBuckets = [][]byte{bucketMeta, bucketSources, bucketStatus, bucketEvents, bucketOutbox, bucketAlloc, bucketSession, bucketReclaim}
 
 // podStatusKey joins source and name with a NUL: a valid source holds no NUL,
 // so the first NUL splits the key unambiguously.
@@ -65,3 +65,7 @@ var keyDigest = []byte("digest")
 // The broker session (session.go), added after schema 1 without a migration:
 // createBuckets makes it on older files.
 var bucketSession = []byte("session")
+
+// The uids of pods found running after the store was lost (reclaim.go),
+// added after schema 1 without a migration.
+var bucketReclaim = []byte("reclaim")

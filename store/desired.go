@@ -81,6 +81,10 @@ type Merged struct {
 	Services []DesiredService
 	// Conflicts are sorted by kind and name, losers in merge order.
 	Conflicts []Conflict
+	// Reclaimed are pods found running after the store was lost whose
+	// source has not sent a document since (see Reclaim): not desired yet,
+	// not to be stopped either.
+	Reclaimed []ReclaimedPod
 }
 
 type encoded struct {
@@ -182,9 +186,13 @@ func applyTx(tx *bolt.Tx, src Source, gen, resetFrom int64, sum []byte, pods, se
 	}
 	for _, p := range pods {
 		uid, kept := uids[p.name]
-		if kept {
+		switch {
+		case kept:
 			delete(uids, p.name)
-		} else {
+		case reclaimedUID(tx, src, p.name) != "":
+			uid = reclaimedUID(tx, src, p.name)
+			res.Added = append(res.Added, p.name)
+		default:
 			uid = newUID()
 			res.Added = append(res.Added, p.name)
 		}
@@ -194,6 +202,9 @@ func applyTx(tx *bolt.Tx, src Source, gen, resetFrom int64, sum []byte, pods, se
 		if err := ub.Put([]byte(p.name), []byte(uid)); err != nil {
 			return err
 		}
+	}
+	if err := forgetReclaimed(tx, src); err != nil {
+		return err
 	}
 	for name := range uids {
 		res.Removed = append(res.Removed, name)
@@ -286,6 +297,9 @@ func (s *Store) DeleteSource(ctx context.Context, src Source) error {
 			return errRollback
 		}
 		gen = readGeneration(b)
+		if err := forgetReclaimed(tx, src); err != nil {
+			return err
+		}
 		return sources.DeleteBucket([]byte(src))
 	})
 	if errors.Is(err, errRollback) {
@@ -372,6 +386,7 @@ func (s *Store) Desired(ctx context.Context) (*Merged, error) {
 			pods = collect(m, KindPod, src, b.Bucket(bucketPods), uids, podOwner, pods)
 			services = collect(m, KindService, src, b.Bucket(bucketServices), nil, svcOwner, services)
 		}
+		m.Reclaimed = reclaimedPods(tx)
 		return nil
 	})
 	if err != nil {

@@ -52,6 +52,8 @@
 //	            <16-byte addr>  -> service name
 //	session/                    the MQTT client's in-flight packets (sync/mqttlink)
 //	    <key>                   -> uint64 big-endian insertion order, then the packet's bytes
+//	reclaim/                    pods found running after a corrupt file was moved aside (reclaim.go)
+//	    <source>\x00<name>      -> uid from the containers' labels, until the source sends a document
 //
 // # Merge order
 //
@@ -71,4 +73,13 @@
 // Every exported method is one bbolt transaction, run through the view and
 // update helpers in store.go; transactions never nest and do no I/O other
 // than bbolt's. bbolt has a single writer, so they stay short.
+//
+// # A damaged file
+//
+// bbolt trusts its file: a damaged page makes it panic. Open checks an
+// existing file first (check.go) and refuses a corrupt one with ErrCorrupt,
+// or moves it aside and starts empty (Options.MoveCorrupt, recover.go). Every
+// transaction runs under guard: a panic becomes ErrCorrupt, the store stops
+// using the file (Corrupted) and leaves a marker so the next Open moves it
+// aside. Pods found running get their uid back through Reclaim (reclaim.go).
 package store

@@ -16,6 +16,9 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrLocked: another process holds the state file.
 	ErrLocked = errors.New("state file locked")
+	// ErrCorrupt: the state file is damaged (it also wraps ErrInvalid), or
+	// bbolt panicked on it while the store was open.
+	ErrCorrupt = errors.New("corrupt state file")
 	// ErrNewerSchema: the file was written by a newer Outpost.
 	ErrNewerSchema = errors.New("newer schema")
 	// ErrTooLarge: a single item exceeds a configured bound on its own.

@@ -31,7 +31,7 @@ func migrate(tx *bolt.Tx, path string, target uint64, steps map[uint64]func(tx *
 	}
 	raw := meta.Get(keySchema)
 	if len(raw) != 8 {
-		return 0, fmt.Errorf("store: %s: %w: schema version is unreadable (%d bytes)", path, ErrInvalid, len(raw))
+		return 0, fmt.Errorf("store: %s: %w: %w: schema version is unreadable (%d bytes)", path, ErrInvalid, ErrCorrupt, len(raw))
 	}
 	found := readU64(raw)
 	if found > target {
@@ -39,7 +39,7 @@ func migrate(tx *bolt.Tx, path string, target uint64, steps map[uint64]func(tx *
 			path, found, target, ErrNewerSchema)
 	}
 	if found == 0 {
-		return found, fmt.Errorf("store: %s: %w: schema version 0", path, ErrInvalid)
+		return found, fmt.Errorf("store: %s: %w: %w: schema version 0", path, ErrInvalid, ErrCorrupt)
 	}
 	for v := found; v < target; v++ {
 		step, ok := steps[v]

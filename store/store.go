@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -46,6 +47,14 @@ type Options struct {
 	// LockTimeout is how long Open waits for another process to release the
 	// file before it fails with ErrLocked (default 1s).
 	LockTimeout time.Duration
+	// CheckTimeout bounds the check of an existing file at Open (default
+	// DefaultCheckTimeout); a file not checked in time counts as corrupt.
+	CheckTimeout time.Duration
+	// MoveCorrupt makes Open move a corrupt file aside and start an empty
+	// one (see Recovered) instead of failing with ErrCorrupt.
+	MoveCorrupt bool
+	// Now is the clock for the name of a file moved aside (default time.Now).
+	Now func() time.Time
 }
 
 // Store is the agent's bbolt state file. Its methods are safe for concurrent use.
@@ -62,11 +71,20 @@ type Store struct {
 
 	closeOnce sync.Once
 	closed    chan struct{}
+
+	batches batcher
+
+	recovery    *Recovery
+	corruptOnce sync.Once
+	corruptErr  atomic.Pointer[error]
+	corrupted   chan struct{}
 }
 
 // Open opens (creating if needed) the state file at path, migrates its schema
 // to the current version in the opening transaction, and fails with ErrLocked
-// when another process holds the file.
+// when another process holds the file. An existing file is checked first (see
+// verifyFile); a corrupt one fails with ErrCorrupt, or is moved aside with
+// Options.MoveCorrupt.
 func Open(path string, opts Options) (*Store, error) {
 	opts, err := withDefaults(opts)
 	if err != nil {
@@ -78,26 +96,35 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	log = log.With().Str("component", "store").Logger()
 
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout})
+	var rec *Recovery
+	cause := verifyFile(path, opts.CheckTimeout, opts.LockTimeout)
+	if cause == nil {
+		cause = markedCorrupt(path)
+	}
 	switch {
-	case errors.Is(err, berrors.ErrTimeout):
-		return nil, fmt.Errorf("store: %w: another outpost agent holds %s (waited %s); stop it first or use another data directory",
-			ErrLocked, path, opts.LockTimeout)
-	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrChecksum):
-		return nil, fmt.Errorf("store: open %s: %w: not a readable bbolt file: %w", path, ErrInvalid, err)
-	case err != nil:
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	case cause == nil:
+	case !errors.Is(cause, ErrCorrupt) || !opts.MoveCorrupt:
+		return nil, cause
+	default:
+		if rec, err = moveAside(path, cause, opts.Now()); err != nil {
+			return nil, err
+		}
+		log.Error().Err(cause).Str("path", path).Str("movedTo", rec.Aside).Msg("state file is corrupt: moved aside, starting with an empty one")
 	}
 
-	var from uint64
-	err = db.Update(func(tx *bolt.Tx) error {
-		var err error
-		from, err = migrate(tx, path, schemaVersion, migrations)
-		return err
-	})
+	db, from, err := openBolt(path, opts)
+	if errors.Is(err, ErrCorrupt) && opts.MoveCorrupt && rec == nil {
+		// Damage the check cannot see (a value, such as the schema
+		// version) or that bbolt panicked on all the same.
+		cause := err
+		if rec, err = moveAside(path, cause, opts.Now()); err != nil {
+			return nil, err
+		}
+		log.Error().Err(cause).Str("path", path).Str("movedTo", rec.Aside).Msg("state file is corrupt: moved aside, starting with an empty one")
+		db, from, err = openBolt(path, opts)
+	}
 	if err != nil {
-		_ = db.Close()
-		return nil, err
+		return nil, leaveMarker(path, err)
 	}
 	if from != schemaVersion {
 		log.Info().Str("path", path).Uint64("from", from).Uint64("to", schemaVersion).Msg("state file schema migrated")
@@ -116,9 +143,43 @@ func Open(path string, opts Options) (*Store, error) {
 		log:       log,
 		groupRank: rank,
 		closed:    make(chan struct{}),
+		recovery:  rec,
+		corrupted: make(chan struct{}),
 	}
 	log.Debug().Str("path", path).Msg("state file opened")
 	return s, nil
+}
+
+// openBolt opens the file for writing and migrates it, under protect.
+func openBolt(path string, opts Options) (*bolt.DB, uint64, error) {
+	var db *bolt.DB
+	err := protect(func() error {
+		var err error
+		db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout})
+		return err
+	})
+	switch {
+	case errors.Is(err, berrors.ErrTimeout):
+		return nil, 0, fmt.Errorf("store: %w: another outpost agent holds %s (waited %s); stop it first or use another data directory",
+			ErrLocked, path, opts.LockTimeout)
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrChecksum):
+		return nil, 0, corrupt(path, fmt.Errorf("not a readable bbolt file: %w", err))
+	case err != nil:
+		return nil, 0, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	var from uint64
+	err = protect(func() error {
+		return db.Update(func(tx *bolt.Tx) error {
+			var err error
+			from, err = migrate(tx, path, schemaVersion, migrations)
+			return err
+		})
+	})
+	if err != nil {
+		_ = db.Close()
+		return nil, 0, err
+	}
+	return db, from, nil
 }
 
 func withDefaults(o Options) (Options, error) {
@@ -149,6 +210,12 @@ func withDefaults(o Options) (Options, error) {
 	if o.LockTimeout == 0 {
 		o.LockTimeout = DefaultLockTimeout
 	}
+	if o.CheckTimeout <= 0 {
+		o.CheckTimeout = DefaultCheckTimeout
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 	return o, nil
 }
 
@@ -170,28 +237,30 @@ func (s *Store) Close() error {
 
 // view runs fn in a read transaction. Never call view or update from fn.
 func (s *Store) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return s.db.View(fn)
-}
-
-// batch is update for writes many goroutines make at once (events from
-// every pod worker): bbolt coalesces concurrent calls into one transaction
-// and one fsync. fn may run twice if another fn of the batch fails (the
-// first run is rolled back), so it must not act outside the transaction.
-func (s *Store) batch(ctx context.Context, fn func(tx *bolt.Tx) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return s.db.Batch(fn)
+	return s.guard(ctx, func() error { return s.db.View(fn) })
 }
 
 // update runs fn in the write transaction; fn's error rolls it back. Never
 // call view or update from fn, and keep fn short: bbolt has one writer.
 func (s *Store) update(ctx context.Context, fn func(tx *bolt.Tx) error) error {
+	return s.guard(ctx, func() error { return s.db.Update(fn) })
+}
+
+// guard runs a transaction so that a damaged page cannot take the process
+// down: bbolt panics (or reads out of its map) on one, at any read or write
+// after a clean-looking open. The panic becomes ErrCorrupt, the store stops
+// using the file and the next Open moves it aside. bbolt rolls the
+// transaction back on the way out of the panic.
+func (s *Store) guard(ctx context.Context, tx func() error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.db.Update(fn)
+	if err := s.failed(); err != nil {
+		return err
+	}
+	err := protect(tx)
+	if errors.Is(err, ErrCorrupt) {
+		s.markCorrupt(err)
+	}
+	return err
 }

@@ -119,11 +119,24 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 		Logger: log, Groups: cfg.Groups, ServiceCIDR: serviceCIDR,
 		OutboxMaxCount: cfg.Store.OutboxMaxMessages, OutboxMaxBytes: int64(cfg.Store.OutboxMaxBytes),
 		EventsKeep: cfg.Store.EventsKeep,
+		// A corrupt file must not crash-loop a device nobody can reach:
+		// move it aside, start empty, rebuild (rebuildStore below).
+		MoveCorrupt: true,
 	})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	// bbolt panicked on the file at run time (the store returns ErrCorrupt
+	// from then on): stop, leaving the containers running; the next start
+	// moves the file aside and rebuilds.
+	go func() {
+		select {
+		case <-st.Corrupted():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	if err := leaveGroups(ctx, st, cfg.Groups, log); err != nil {
 		return err
 	}
@@ -160,6 +173,9 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 			log.Warn().Err(err).Msg("stopping containerd")
 		}
 	}()
+	if err := rebuildStore(ctx, st, rt, takesSource(cfg.MQTT.Enabled(), cfg.Groups), log); err != nil {
+		return err
+	}
 	puller, err := images.NewPuller(rt.Client(), images.PullerConfig{Registry: cfg.Images.Registries, Logger: log})
 	if err != nil {
 		return err
@@ -208,6 +224,8 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 	if err != nil {
 		log.Warn().Err(err).Msg("node status incomplete")
 	}
+	storeCond := storeCondition(st.Recovered(), began)
+	first.Conditions = append(first.Conditions, storeCond)
 	nodeState.Store(&first)
 	// Service routing; a kernel without the nftables features it needs is
 	// reported by name, and the pods run without service routing.
@@ -312,6 +330,7 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 	// returns; one stuck in a wedged store does not).
 	storeProgress := newProgress(3 * nodeStatusInterval)
 	go collector.Run(ctx, nodeStatusInterval, func(ns api.NodeStatus) {
+		ns.Conditions = append(ns.Conditions, storeCond)
 		nodeState.Store(&ns)
 		if b, err := json.Marshal(ns); err == nil {
 			if err := st.PutNodeStatus(ctx, b); err != nil {
@@ -367,6 +386,11 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 		log.Warn().Dur("waited", linkStopWait).Msg("control plane link did not stop in time")
 	}
 	log.Info().Msg("stopped; containers keep running")
+	select {
+	case <-st.Corrupted():
+		return fmt.Errorf("state file %s is corrupt: stopped; the next start moves it aside", st.Path())
+	default:
+	}
 	return err
 }
 
