@@ -1,3 +1,8 @@
+//go:build lossydevice
+
+// Built only for internal/vmtest's guest (go test -tags lossydevice), whose
+// kernel has device-mapper's flakey target; see TestStoreOnLossyDevice.
+
 package store
 
 import (

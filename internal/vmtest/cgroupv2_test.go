@@ -11,14 +11,18 @@ import (
 )
 
 // buildTestBinary compiles the tests of pkg into dir and returns the name.
-func buildTestBinary(t *testing.T, dir, pkg string) string {
+func buildTestBinary(t *testing.T, dir, pkg string, tags ...string) string {
 	t.Helper()
 	gobin, err := exec.LookPath("go")
 	if err != nil {
 		gobin = "/usr/local/go/bin/go" // where the Makefile looks too
 	}
 	name := filepath.Base(pkg) + ".test"
-	cmd := exec.Command(gobin, "test", "-c", "-o", filepath.Join(dir, name), pkg)
+	args := []string{"test", "-c", "-o", filepath.Join(dir, name)}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	cmd := exec.Command(gobin, append(args, pkg)...)
 	cmd.Env = append(cmd.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go test -c %s: %v\n%s", pkg, err, out)
