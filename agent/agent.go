@@ -10,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/outpost-edge/outpost/api"
+	"github.com/outpost-edge/outpost/internal/clock"
 	"github.com/outpost-edge/outpost/runtime"
 	"github.com/outpost-edge/outpost/store"
 )
@@ -23,8 +24,8 @@ type Options struct {
 	Store   Store
 	Runtime Runtime
 	Logger  zerolog.Logger
-	Clock   Clock   // default: the real clock
-	Backoff Backoff // default: DefaultBackoff
+	Clock   clock.Clock // default: the real clock
+	Backoff Backoff     // default: DefaultBackoff
 	Admit   AdmitFunc
 	// DefaultGrace stops containers of pods whose spec is unknown (found
 	// running at start but no longer desired). Default 30 s.
@@ -43,7 +44,7 @@ type Agent struct {
 	store        Store
 	rt           Runtime
 	log          zerolog.Logger
-	clock        Clock
+	clock        clock.Clock
 	backoff      Backoff
 	admitFn      AdmitFunc
 	defaultGrace time.Duration
@@ -74,7 +75,7 @@ type Agent struct {
 // New returns an Agent; Run starts it.
 func New(opts Options) *Agent {
 	if opts.Clock == nil {
-		opts.Clock = realClock{}
+		opts.Clock = clock.Real{}
 	}
 	if opts.Backoff == (Backoff{}) {
 		opts.Backoff = DefaultBackoff

@@ -7,6 +7,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/outpost-edge/outpost/api"
+	"github.com/outpost-edge/outpost/internal/clock"
 )
 
 // Event reasons the agent records.
@@ -35,7 +36,7 @@ const (
 type recorder struct {
 	store Store
 	log   zerolog.Logger
-	clock Clock
+	clock clock.Clock
 }
 
 func (r *recorder) event(ctx context.Context, object, typ, reason, format string, args ...any) {

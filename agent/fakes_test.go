@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/outpost-edge/outpost/api"
+	"github.com/outpost-edge/outpost/internal/clock"
 	"github.com/outpost-edge/outpost/runtime"
 	"github.com/outpost-edge/outpost/store"
 )
@@ -209,66 +210,13 @@ func (f *fakeRuntime) startList() []string {
 	return append([]string(nil), f.starts...)
 }
 
-// fakeClock fires After channels when the test advances it.
-type fakeClock struct {
-	mu      sync.Mutex
-	now     time.Time
-	waiters []waiter
-}
-
-type waiter struct {
-	at time.Time
-	c  chan time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) After(d time.Duration) <-chan time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	ch := make(chan time.Time, 1)
-	c.waiters = append(c.waiters, waiter{c.now.Add(d), ch})
-	return ch
-}
-
-// hasWaiter reports whether an After channel fires at at, not yet fired.
-func (c *fakeClock) hasWaiter(at time.Time) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, w := range c.waiters {
-		if w.at.Equal(at) {
-			return true
-		}
-	}
-	return false
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	var keep []waiter
-	for _, w := range c.waiters {
-		if !w.at.After(c.now) {
-			w.c <- c.now
-		} else {
-			keep = append(keep, w)
-		}
-	}
-	c.waiters = keep
-	c.mu.Unlock()
-}
-
 // harness is an agent on a real store with the fake runtime and clock.
 type harness struct {
 	t     *testing.T
 	a     *Agent
 	st    *store.Store
 	rt    *fakeRuntime
-	clock *fakeClock
+	clock *clock.Fake
 	gen   int64
 
 	opts Options
@@ -283,7 +231,7 @@ func newHarnessWith(t *testing.T, mutate func(*Options)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, st: st, rt: newFakeRuntime(), clock: &fakeClock{now: time.Unix(1_700_000_000, 0)}}
+	h := &harness{t: t, st: st, rt: newFakeRuntime(), clock: clock.NewFake(time.Unix(1_700_000_000, 0))}
 	h.opts = Options{Store: st, Runtime: h.rt, Clock: h.clock, Logger: zerolog.Nop()}
 	if mutate != nil {
 		mutate(&h.opts)
@@ -371,11 +319,7 @@ const waitFor = 30 * time.Second
 // before at and see that nothing happens, with no sleep of its own.
 func (h *harness) waitTimer(at time.Time) {
 	h.t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for !h.clock.hasWaiter(at) {
-		if time.Now().After(deadline) {
-			h.t.Fatalf("nothing waits for %v on the clock (now %v)", at, h.clock.Now())
-		}
-		time.Sleep(5 * time.Millisecond)
+	if !h.clock.WaitFor(waitFor, func([]time.Time) bool { return h.clock.HasWaiter(at) }) {
+		h.t.Fatalf("nothing waits for %v on the clock (now %v; waiting: %v)", at, h.clock.Now(), h.clock.Waiters())
 	}
 }

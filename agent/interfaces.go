@@ -31,14 +31,3 @@ type Store interface {
 	DeletePodStatus(ctx context.Context, src store.Source, name string) error
 	RecordEvent(ctx context.Context, ev api.Event) error
 }
-
-// Clock is time for the agent; tests inject a fake one.
-type Clock interface {
-	Now() time.Time
-	After(d time.Duration) <-chan time.Time
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time                         { return time.Now() }
-func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }

@@ -9,6 +9,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/outpost-edge/outpost/api"
+	"github.com/outpost-edge/outpost/internal/clock"
 	"github.com/outpost-edge/outpost/store"
 )
 
@@ -18,7 +19,7 @@ import (
 type statusManager struct {
 	store Store
 	log   zerolog.Logger
-	clock Clock
+	clock clock.Clock
 
 	mu      sync.Mutex
 	latest  map[string]api.PodStatus // by uid
@@ -33,8 +34,8 @@ type statusManager struct {
 // (kubelet's status manager resyncs every 10 s too).
 const statusRetry = 10 * time.Second
 
-func newStatusManager(st Store, log zerolog.Logger, clock Clock) *statusManager {
-	return &statusManager{store: st, log: log, clock: clock, latest: map[string]api.PodStatus{},
+func newStatusManager(st Store, log zerolog.Logger, clk clock.Clock) *statusManager {
+	return &statusManager{store: st, log: log, clock: clk, latest: map[string]api.PodStatus{},
 		written: map[string]api.PodStatus{}, deleted: map[string]api.PodStatus{}, wake: make(chan struct{}, 1)}
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/outpost-edge/outpost/api"
+	"github.com/outpost-edge/outpost/internal/clock"
 	"github.com/outpost-edge/outpost/store"
 )
 
@@ -50,8 +51,8 @@ func TestStatusWritesAreRetried(t *testing.T) {
 	}
 	defer real.Close()
 	st := &failingStore{Store: real}
-	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
-	m := newStatusManager(st, zerolog.Nop(), clock)
+	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
+	m := newStatusManager(st, zerolog.Nop(), clk)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { m.run(ctx); close(done) }()
@@ -76,7 +77,7 @@ func TestStatusWritesAreRetried(t *testing.T) {
 			if time.Now().After(deadline) {
 				t.Fatalf("%s: never", what)
 			}
-			clock.Advance(statusRetry)
+			clk.Advance(statusRetry)
 			time.Sleep(5 * time.Millisecond)
 		}
 	}

@@ -164,7 +164,7 @@ func TestExecProbe(t *testing.T) {
 		go func() { w.Run(ctx); close(done) }()
 		defer func() { cancel(); <-done }()
 
-		clock.waitTimer(t, t0.Add(10*time.Second)) // first attempt passed silently
+		waitTimer(t, clock, t0.Add(10*time.Second)) // first attempt passed silently
 		if len(results) != 0 {
 			t.Fatalf("healthy container reported %+v", <-results)
 		}
@@ -172,8 +172,8 @@ func TestExecProbe(t *testing.T) {
 			t.Fatalf("rm = %d, %v", code, err)
 		}
 		for i := 1; i <= 3; i++ {
-			clock.waitTimer(t, t0.Add(time.Duration(i)*10*time.Second))
-			clock.advanceTo(t0.Add(time.Duration(i) * 10 * time.Second))
+			waitTimer(t, clock, t0.Add(time.Duration(i)*10*time.Second))
+			clock.AdvanceTo(t0.Add(time.Duration(i) * 10 * time.Second))
 			var r Result
 			select {
 			case r = <-results:

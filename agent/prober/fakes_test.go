@@ -3,93 +3,24 @@ package prober
 import (
 	"context"
 	"io"
-	"sort"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/outpost-edge/outpost/internal/clock"
 	"github.com/outpost-edge/outpost/runtime"
 )
 
-// fakeClock is a manual clock: time moves only when a test advances it.
-type fakeClock struct {
-	mu      sync.Mutex
-	now     time.Time
-	timers  []fakeTimer
-	changed chan struct{} // closed and replaced whenever a timer is added
-}
-
-type fakeTimer struct {
-	at time.Time
-	c  chan time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), changed: make(chan struct{})}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) After(d time.Duration) <-chan time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	ch := make(chan time.Time, 1)
-	if d <= 0 {
-		ch <- c.now
-		return ch
-	}
-	c.timers = append(c.timers, fakeTimer{at: c.now.Add(d), c: ch})
-	close(c.changed)
-	c.changed = make(chan struct{})
-	return ch
-}
-
-// advanceTo sets the time to t and fires every timer due by then.
-func (c *fakeClock) advanceTo(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-	kept := c.timers[:0]
-	for _, tm := range c.timers {
-		if tm.at.After(t) {
-			kept = append(kept, tm)
-			continue
-		}
-		tm.c <- t
-	}
-	c.timers = kept
-}
-
-func (c *fakeClock) advance(d time.Duration) { c.advanceTo(c.Now().Add(d)) }
+func newFakeClock() *clock.Fake { return clock.NewFake(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)) }
 
 // waitTimer waits until someone waits for a timer due at at.
-func (c *fakeClock) waitTimer(t testing.TB, at time.Time) {
+func waitTimer(t testing.TB, c *clock.Fake, at time.Time) {
 	t.Helper()
-	deadline := time.After(30 * time.Second)
-	for {
-		c.mu.Lock()
-		changed := c.changed
-		for _, tm := range c.timers {
-			if tm.at.Equal(at) {
-				c.mu.Unlock()
-				return
-			}
-		}
-		var pending []time.Time
-		for _, tm := range c.timers {
-			pending = append(pending, tm.at)
-		}
-		c.mu.Unlock()
-		select {
-		case <-changed:
-		case <-deadline:
-			sort.Slice(pending, func(i, j int) bool { return pending[i].Before(pending[j]) })
-			t.Fatalf("nobody waits for %v; pending timers %v", at, pending)
-		}
+	if !c.WaitFor(30*time.Second, func(w []time.Time) bool {
+		return slices.ContainsFunc(w, func(x time.Time) bool { return x.Equal(at) })
+	}) {
+		t.Fatalf("nobody waits for %v; pending timers %v", at, c.Waiters())
 	}
 }
 
@@ -112,14 +43,14 @@ type execReply struct {
 // fakeExecer answers each command name from its own script, in order; an
 // exhausted script answers exit 0.
 type fakeExecer struct {
-	clock   *fakeClock
+	clock   *clock.Fake
 	mu      sync.Mutex
 	scripts map[string][]execReply
 	calls   chan execCall
 }
 
-func newFakeExecer(clock *fakeClock, scripts map[string][]execReply) *fakeExecer {
-	return &fakeExecer{clock: clock, scripts: scripts, calls: make(chan execCall, 1000)}
+func newFakeExecer(clk *clock.Fake, scripts map[string][]execReply) *fakeExecer {
+	return &fakeExecer{clock: clk, scripts: scripts, calls: make(chan execCall, 1000)}
 }
 
 func (f *fakeExecer) Exec(ctx context.Context, id string, req runtime.ExecRequest) (int, error) {

@@ -9,6 +9,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/outpost-edge/outpost/api"
+	"github.com/outpost-edge/outpost/internal/clock"
 )
 
 // Kind is what a probe decides about its container.
@@ -77,7 +78,7 @@ type WorkerConfig struct {
 	// Liveness and readiness workers of a container with a startup probe get
 	// the startup worker's Started().
 	StartupGate <-chan struct{}
-	Clock       Clock          // nil: RealClock
+	Clock       clock.Clock    // nil: the wall clock
 	Logger      zerolog.Logger // zero value: no logs
 	// OnResult is called from the worker's goroutine; it should not block
 	// for long, the next attempt waits for it.
@@ -93,7 +94,7 @@ const maxAttemptErrors = 3
 type Worker struct {
 	cfg     WorkerConfig
 	target  Target
-	clock   Clock
+	clock   clock.Clock
 	log     zerolog.Logger
 	delay   time.Duration // initialDelaySeconds
 	period  time.Duration
@@ -115,7 +116,7 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 		return nil, fmt.Errorf("%w: no OnResult", ErrInvalid)
 	}
 	if cfg.Clock == nil {
-		cfg.Clock = RealClock{}
+		cfg.Clock = clock.Real{}
 	}
 	w := &Worker{
 		cfg:     cfg,

@@ -180,13 +180,13 @@ func TestWorkerTimeout(t *testing.T) {
 	done := make(chan bool)
 	go func() { done <- w.probe(context.Background()) }()
 	ex.next(t)
-	clock.advance(999 * time.Millisecond)
+	clock.Advance(999 * time.Millisecond)
 	select {
 	case <-done:
 		t.Fatal("attempt ended before its timeout")
 	case <-time.After(10 * time.Millisecond):
 	}
-	clock.advance(time.Millisecond)
+	clock.Advance(time.Millisecond)
 	if !<-done {
 		t.Fatal("worker goes on after liveness failed")
 	}
@@ -237,8 +237,8 @@ func TestWorkerSchedule(t *testing.T) {
 			stop := runWorkers(t, w)
 			for _, at := range tt.want {
 				if at > 0 {
-					clock.waitTimer(t, t0.Add(at))
-					clock.advanceTo(t0.Add(at))
+					waitTimer(t, clock, t0.Add(at))
+					clock.AdvanceTo(t0.Add(at))
 				}
 				if c := ex.next(t); !c.at.Equal(t0.Add(at)) {
 					t.Fatalf("attempt at %v, want %v", c.at.Sub(t0), at)
@@ -271,9 +271,9 @@ func TestStartupGating(t *testing.T) {
 	if c := ex.next(t); c.cmd != "startup" || !c.at.Equal(t0) {
 		t.Fatalf("first call %+v", c)
 	}
-	clock.waitTimer(t, t0.Add(10*time.Second))
+	waitTimer(t, clock, t0.Add(10*time.Second))
 	ex.none(t) // liveness and readiness are held back
-	clock.advanceTo(t0.Add(10 * time.Second))
+	clock.AdvanceTo(t0.Add(10 * time.Second))
 	got := map[string]bool{}
 	for range 3 {
 		c := ex.next(t)
@@ -286,8 +286,8 @@ func TestStartupGating(t *testing.T) {
 		t.Fatalf("calls after startup: %v", got)
 	}
 	// The next period probes liveness and readiness only.
-	clock.waitTimer(t, t0.Add(20*time.Second))
-	clock.advanceTo(t0.Add(20 * time.Second))
+	waitTimer(t, clock, t0.Add(20*time.Second))
+	clock.AdvanceTo(t0.Add(20 * time.Second))
 	got = map[string]bool{}
 	for range 2 {
 		got[ex.next(t).cmd] = true
@@ -339,7 +339,7 @@ func TestRunStops(t *testing.T) {
 			switch {
 			case tt.reports > 0:
 				ex.next(t)
-				clock.waitTimer(t, clock.Now().Add(10*time.Second)) // asleep after reporting
+				waitTimer(t, clock, clock.Now().Add(10*time.Second)) // asleep after reporting
 			case tt.name == "in a hanging attempt":
 				ex.next(t)
 			default:

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outpost-edge/outpost/internal/clock"
 	"github.com/outpost-edge/outpost/sync/mqttlink"
 	"github.com/outpost-edge/outpost/sync/mqtttest"
 )
@@ -45,20 +46,20 @@ func BenchmarkIdleBandwidth(b *testing.B) {
 	relay := mqtttest.NewRelay(b, br.Addr())
 	cfg := mqttlink.DefaultConfig()
 	cfg.Brokers = []string{relay.URL()}
-	clock := mqtttest.NewClock(time.Date(2027, 1, 15, 8, 0, 0, 0, time.UTC))
+	clk := clock.NewFake(time.Date(2027, 1, 15, 8, 0, 0, 0, time.UTC))
 	// A node name as long as the examples' ("pi-0042"): it is in every topic.
-	n := mqtttest.StartNode(b, cfg, "pi-0042", mqtttest.NodeOptions{Clock: clock})
+	n := mqtttest.StartNode(b, cfg, "pi-0042", mqtttest.NodeOptions{Clock: clk})
 
 	step := func() {
-		if !clock.BlockUntil(1, 10*time.Second) {
+		if !clk.BlockUntil(1, 10*time.Second) {
 			b.Fatal("the link does not wait on its clock")
 		}
-		clock.Advance(time.Second)
+		clk.Advance(time.Second)
 	}
 	for !n.Connected() || n.Link.State().Reports.Reports == 0 {
 		step()
 	}
-	if !clock.BlockUntil(1, 10*time.Second) {
+	if !clk.BlockUntil(1, 10*time.Second) {
 		b.Fatal("status loop does not tick")
 	}
 	time.Sleep(50 * time.Millisecond) // the PUBACK of the first report crossed the relay
@@ -69,7 +70,7 @@ func BenchmarkIdleBandwidth(b *testing.B) {
 	for range b.N * 3600 {
 		step()
 	}
-	if !clock.BlockUntil(1, 10*time.Second) {
+	if !clk.BlockUntil(1, 10*time.Second) {
 		b.Fatal("status loop does not tick")
 	}
 	b.StopTimer()

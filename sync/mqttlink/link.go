@@ -24,6 +24,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/outpost-edge/outpost/internal/clock"
 	"github.com/outpost-edge/outpost/store"
 	"github.com/outpost-edge/outpost/sync/backoff"
 	"github.com/outpost-edge/outpost/sync/desired"
@@ -81,7 +82,7 @@ type Params struct {
 	AgentVersion string
 	Logger       zerolog.Logger
 	// Clock defaults to the wall clock.
-	Clock report.Clock
+	Clock clock.Clock
 }
 
 // Link is the node's MQTT link. Run it once.
@@ -141,7 +142,7 @@ func New(st *store.Store, cfg Config, p Params) (*Link, error) {
 		return nil, err
 	}
 	if p.Clock == nil {
-		p.Clock = report.RealClock{}
+		p.Clock = clock.Real{}
 	}
 	log := p.Logger
 	if reflect.ValueOf(log).IsZero() {

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outpost-edge/outpost/internal/clock"
 	"github.com/outpost-edge/outpost/store"
 	"github.com/outpost-edge/outpost/sync/mqttlink"
-	"github.com/outpost-edge/outpost/sync/report"
 )
 
 // Node is the agent's side of the protocol without the agent: a real
@@ -44,7 +44,7 @@ type NodeOptions struct {
 	Groups []string
 	// Dir holds the state file (default a new temp dir).
 	Dir   string
-	Clock report.Clock
+	Clock clock.Clock
 }
 
 // StartNode opens a store and runs a link for node name; it stops when the

@@ -8,10 +8,7 @@
 // the broker client.
 package report
 
-import (
-	"context"
-	"time"
-)
+import "context"
 
 // Publisher hands one message to the broker client and returns at once; the
 // returned wait blocks until the broker acknowledged the message (QoS 1), the
@@ -19,16 +16,3 @@ import (
 type Publisher interface {
 	Publish(topic string, qos byte, retain bool, payload []byte) (wait func(ctx context.Context) error)
 }
-
-// Clock is the time source; tests inject one.
-type Clock interface {
-	Now() time.Time
-	// After is time.After.
-	After(d time.Duration) <-chan time.Time
-}
-
-// RealClock is the wall clock.
-type RealClock struct{}
-
-func (RealClock) Now() time.Time                         { return time.Now() }
-func (RealClock) After(d time.Duration) <-chan time.Time { return time.After(d) }

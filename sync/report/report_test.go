@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/outpost-edge/outpost/api"
+	"github.com/outpost-edge/outpost/internal/clock"
 	"github.com/outpost-edge/outpost/store"
 	"github.com/outpost-edge/outpost/sync/protocol"
 )
@@ -40,20 +41,6 @@ func (f *fakePub) Publish(topic string, _ byte, retain bool, payload []byte) fun
 	return func(context.Context) error { return nil }
 }
 
-// fakeClock moves only when told; After fires when Now passes its deadline.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *fakeClock) After(time.Duration) <-chan time.Time {
-	ch := make(chan time.Time, 1)
-	ch <- c.Now() // the test drives ticks through Status.tick directly
-	return ch
-}
-func (c *fakeClock) add(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
-
 func openStore(t *testing.T) *store.Store {
 	st, err := store.Open(filepath.Join(t.TempDir(), "state.db"), store.Options{})
 	if err != nil {
@@ -66,7 +53,7 @@ func openStore(t *testing.T) *store.Store {
 func TestStatusCoalescesAndBeats(t *testing.T) {
 	ctx := context.Background()
 	st := openStore(t)
-	clk := &fakeClock{now: time.Unix(1e9, 0)}
+	clk := clock.NewFake(time.Unix(1e9, 0))
 	topics, _ := protocol.NewTopics("", "n1")
 	s := NewStatus(st, StatusOptions{Node: "n1", Topics: topics, Interval: time.Second, Heartbeat: time.Minute, Clock: clk})
 	pub := &fakePub{}
@@ -97,7 +84,7 @@ func TestStatusCoalescesAndBeats(t *testing.T) {
 			if step.change != nil {
 				step.change()
 			}
-			clk.add(step.advance)
+			clk.Advance(step.advance)
 			before := len(pub.msgs)
 			if err := s.tick(ctx, pub, i == 0); err != nil {
 				t.Fatal(err)
@@ -177,7 +164,7 @@ func TestDrainerAcksOnlyWhatTheBrokerHas(t *testing.T) {
 func TestClusterIPAllocatedAfterTheDocument(t *testing.T) {
 	ctx := context.Background()
 	st := openStore(t)
-	clk := &fakeClock{now: time.Unix(1e9, 0)}
+	clk := clock.NewFake(time.Unix(1e9, 0))
 	topics, _ := protocol.NewTopics("", "n1")
 	s := NewStatus(st, StatusOptions{Node: "n1", Topics: topics, Interval: time.Second, Heartbeat: time.Minute, Clock: clk})
 	pub := &fakePub{}
@@ -207,7 +194,7 @@ func TestClusterIPAllocatedAfterTheDocument(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk.add(time.Second)
+	clk.Advance(time.Second)
 	if r := report(); len(r.Services) != 1 || r.Services[0].ClusterIP != ip.String() {
 		t.Fatalf("services after allocating %s: %+v", ip, r.Services)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/outpost-edge/outpost/api"
+	"github.com/outpost-edge/outpost/internal/clock"
 	"github.com/outpost-edge/outpost/store"
 	"github.com/outpost-edge/outpost/sync/protocol"
 )
@@ -40,7 +41,7 @@ type StatusOptions struct {
 	// Heartbeat is the longest silence: with nothing changed, a Heartbeat
 	// is published this long after the last message.
 	Heartbeat time.Duration
-	Clock     Clock
+	Clock     clock.Clock
 	Logger    zerolog.Logger
 }
 
@@ -72,7 +73,7 @@ type Counters struct {
 // NewStatus returns a reporter reading st.
 func NewStatus(st StatusStore, opts StatusOptions) *Status {
 	if opts.Clock == nil {
-		opts.Clock = RealClock{}
+		opts.Clock = clock.Real{}
 	}
 	log := opts.Logger
 	if reflect.ValueOf(log).IsZero() {
