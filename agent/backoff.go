@@ -1,6 +1,10 @@
 package agent
 
-import "time"
+import (
+	"time"
+
+	"github.com/outpost-edge/outpost/internal/backoff"
+)
 
 // Backoff is kubelet's crash-loop backoff for one container: the first
 // restart waits Initial, each further one twice as long up to Max; a
@@ -14,7 +18,7 @@ var DefaultBackoff = Backoff{Initial: 10 * time.Second, Max: 5 * time.Minute, Re
 
 // backoffState is where one container is in its backoff.
 type backoffState struct {
-	delay time.Duration // the wait before the next restart
+	restarts int // since the last reset
 }
 
 // next returns how long to wait before restarting a container that ran for
@@ -22,13 +26,9 @@ type backoffState struct {
 // and the waits then grow: 0, 10 s, 20 s, 40 s ... 5 min.
 func (b Backoff) next(st *backoffState, ran time.Duration) time.Duration {
 	if ran >= b.Reset {
-		st.delay = 0
+		st.restarts = 0
 	}
-	wait := st.delay
-	if st.delay == 0 {
-		st.delay = b.Initial
-	} else {
-		st.delay = min(st.delay*2, b.Max)
-	}
+	wait := backoff.Exponential(b.Initial, b.Max, st.restarts)
+	st.restarts++
 	return wait
 }

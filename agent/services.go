@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/outpost-edge/outpost/api"
+	"github.com/outpost-edge/outpost/internal/backoff"
 	"github.com/outpost-edge/outpost/netrules"
 	"github.com/outpost-edge/outpost/store"
 )
@@ -46,7 +47,7 @@ func (a *Agent) endpointsChanged() {
 // change or an endpoint change, and retries failures with backoff (a
 // failed sync leaves the previous rules in force).
 func (a *Agent) runServices(ctx context.Context, watch <-chan struct{}) {
-	retry := time.Duration(0)
+	failures := 0
 	var timer <-chan time.Time
 	var last []api.Service
 	var lastPods []netrules.Pod
@@ -69,7 +70,7 @@ func (a *Agent) runServices(ctx context.Context, watch <-chan struct{}) {
 		timer = nil
 		services, err := a.desiredServices(ctx, warned)
 		pods := a.endpointPods()
-		if err == nil && retry == 0 && !force && reflect.DeepEqual(services, last) && reflect.DeepEqual(pods, lastPods) {
+		if err == nil && failures == 0 && !force && reflect.DeepEqual(services, last) && reflect.DeepEqual(pods, lastPods) {
 			continue
 		}
 		if err == nil {
@@ -79,12 +80,13 @@ func (a *Agent) runServices(ctx context.Context, watch <-chan struct{}) {
 			if ctx.Err() != nil {
 				return
 			}
-			retry = min(max(2*retry, time.Second), 30*time.Second)
+			failures++
+			retry := backoff.Exponential(time.Second, 30*time.Second, failures)
 			a.log.Warn().Err(err).Dur("retry", retry).Msg("programming service rules")
 			timer = a.clock.After(retry)
 			continue
 		}
-		retry, last, lastPods = 0, services, pods
+		failures, last, lastPods = 0, services, pods
 	}
 }
 

@@ -9,8 +9,8 @@ import (
 	"io"
 	"time"
 
+	"github.com/outpost-edge/outpost/internal/backoff"
 	"github.com/outpost-edge/outpost/internal/cli"
-	"github.com/outpost-edge/outpost/sync/backoff"
 	"github.com/outpost-edge/outpost/sync/ctl"
 	"github.com/outpost-edge/outpost/sync/protocol"
 )

@@ -3,6 +3,8 @@ package images
 import (
 	"sync"
 	"time"
+
+	"github.com/outpost-edge/outpost/internal/backoff"
 )
 
 // Defaults of the per-image back-off across Ensure calls, as kubelet's
@@ -12,11 +14,11 @@ const (
 	DefaultBackoffMax     = 5 * time.Minute
 )
 
-// backoff remembers, per image, the last failed pull and how long to wait
+// pullBackoff remembers, per image, the last failed pull and how long to wait
 // before the next one: Initial after the first failure, doubling up to Max.
 // An entry not updated for 2*Max is forgotten, so an image failing again
 // after a long quiet spell starts from Initial.
-type backoff struct {
+type pullBackoff struct {
 	initial, max time.Duration
 
 	mu      sync.Mutex
@@ -24,34 +26,35 @@ type backoff struct {
 }
 
 type backoffEntry struct {
-	delay   time.Duration
-	last    time.Time // of the last failure
-	lastErr error
+	failures int
+	delay    time.Duration
+	last     time.Time // of the last failure
+	lastErr  error
 }
 
-func newBackoff(initial, max time.Duration) *backoff {
-	return &backoff{initial: initial, max: max, entries: map[string]*backoffEntry{}}
+func newBackoff(initial, max time.Duration) *pullBackoff {
+	return &pullBackoff{initial: initial, max: max, entries: map[string]*backoffEntry{}}
 }
 
 // failed records a failed pull of key at now and returns the new delay.
-func (b *backoff) failed(key string, now time.Time, err error) time.Duration {
+func (b *pullBackoff) failed(key string, now time.Time, err error) time.Duration {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	e, ok := b.entries[key]
 	switch {
 	case !ok || now.Sub(e.last) > 2*b.max:
-		e = &backoffEntry{delay: b.initial}
+		e = &backoffEntry{}
 		b.entries[key] = e
-	default:
-		e.delay = min(2*e.delay, b.max)
 	}
+	e.failures++
+	e.delay = backoff.Exponential(b.initial, b.max, e.failures)
 	e.last, e.lastErr = now, err
 	return e.delay
 }
 
 // blocked returns the time left and the last failure when key is in
 // back-off at now, and 0 otherwise.
-func (b *backoff) blocked(key string, now time.Time) (time.Duration, error) {
+func (b *pullBackoff) blocked(key string, now time.Time) (time.Duration, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	e, ok := b.entries[key]
@@ -68,7 +71,7 @@ func (b *backoff) blocked(key string, now time.Time) (time.Duration, error) {
 }
 
 // succeeded forgets key.
-func (b *backoff) succeeded(key string) {
+func (b *pullBackoff) succeeded(key string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	delete(b.entries, key)

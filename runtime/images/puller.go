@@ -64,7 +64,7 @@ type Puller struct {
 	c       *client.Client
 	cfg     PullerConfig
 	hosts   *hostClients
-	backoff *backoff
+	backoff *pullBackoff
 	locks   keyedMutex
 	log     zerolog.Logger
 }

@@ -11,8 +11,8 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/outpost-edge/outpost/internal/backoff"
 	"github.com/outpost-edge/outpost/store"
-	"github.com/outpost-edge/outpost/sync/backoff"
 	"github.com/outpost-edge/outpost/sync/desired"
 	"github.com/outpost-edge/outpost/sync/protocol"
 )

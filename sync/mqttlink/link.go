@@ -2,7 +2,7 @@
 // connection (tcp, TLS with optional client certificate, websockets) that
 // receives desired-state documents into the store (sync/desired) and sends
 // status snapshots and the outbox (sync/report), driven through
-// reconnections by a jittered backoff (sync/backoff). It only reads and
+// reconnections by a jittered backoff (internal/backoff). It only reads and
 // writes the store and talks to the broker; it never calls the agent.
 //
 // Reconnection is driven here, not by paho: paho's auto-reconnect doubles a
@@ -24,9 +24,9 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/outpost-edge/outpost/internal/backoff"
 	"github.com/outpost-edge/outpost/internal/clock"
 	"github.com/outpost-edge/outpost/store"
-	"github.com/outpost-edge/outpost/sync/backoff"
 	"github.com/outpost-edge/outpost/sync/desired"
 	"github.com/outpost-edge/outpost/sync/protocol"
 	"github.com/outpost-edge/outpost/sync/report"

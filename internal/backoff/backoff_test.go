@@ -55,3 +55,18 @@ func TestFullJitterSpreads(t *testing.T) {
 		t.Fatalf("draws fell in %d one-second slots, want them spread over ~33", len(seen))
 	}
 }
+
+func TestExponential(t *testing.T) {
+	tests := []struct {
+		n    int
+		want time.Duration
+	}{
+		{-1, 0}, {0, 0}, {1, 10 * time.Second}, {2, 20 * time.Second}, {3, 40 * time.Second},
+		{6, 5 * time.Minute}, {7, 5 * time.Minute}, {1000, 5 * time.Minute},
+	}
+	for _, tt := range tests {
+		if got := Exponential(10*time.Second, 5*time.Minute, tt.n); got != tt.want {
+			t.Errorf("Exponential(10s, 5m, %d) = %v, want %v", tt.n, got, tt.want)
+		}
+	}
+}

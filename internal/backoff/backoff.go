@@ -1,5 +1,7 @@
-// Package backoff spaces out reconnection attempts: capped exponential
-// backoff with full jitter, reset only after a connection stayed up long
+// Package backoff spaces out retries: capped exponential backoff
+// (Exponential), which the agent's crash-loop restarts, image pulls and
+// service syncs use as it is, and the MQTT link's reconnection Policy, which
+// adds full jitter and resets only after a connection stayed up long
 // enough. Full jitter (a uniform draw in [0, cap]) is what keeps a fleet from
 // reconnecting in lock-step when its broker comes back: every node that lost
 // the broker at the same instant picks a different moment to return.
@@ -49,11 +51,19 @@ func (p *Policy) Connected(up time.Duration) {
 	}
 }
 
-// cap is min(Max, Min·2^n) without overflow.
-func (p *Policy) cap(n int) time.Duration {
-	c := p.Min
-	for i := 0; i < n && c < p.Max; i++ {
-		c *= 2
+// cap is min(Max, Min·2^n).
+func (p *Policy) cap(n int) time.Duration { return Exponential(p.Min, p.Max, n+1) }
+
+// Exponential is the wait before the next try after n failures in a row:
+// none for n <= 0, then initial doubled n-1 times, at most max (without
+// overflow).
+func Exponential(initial, max time.Duration, n int) time.Duration {
+	if n <= 0 {
+		return 0
 	}
-	return min(c, p.Max)
+	d := initial
+	for i := 1; i < n && d < max; i++ {
+		d *= 2
+	}
+	return min(d, max)
 }
