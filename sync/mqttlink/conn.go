@@ -6,10 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
-	"sync"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/outpost-edge/outpost/internal/backoff"
 	"github.com/outpost-edge/outpost/store"
@@ -119,34 +119,28 @@ func (l *Link) connection(ctx context.Context) (up time.Duration, err error) {
 		return 0, fmt.Errorf("publish online: %w", err)
 	}
 
-	var wg sync.WaitGroup
-	failed := make(chan error, 2)
-	run := func(fn func(context.Context) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := fn(sctx); err != nil {
-				failed <- err
-			}
-		}()
-	}
-	run(func(ctx context.Context) error { l.receive(ctx, client, inbound); return nil })
-	run(func(ctx context.Context) error { return l.status.Run(ctx, pub) })
-	run(func(ctx context.Context) error { return l.drainer.Run(ctx, pub) })
+	// The first loop to fail ends the connection and the others.
+	g, gctx := errgroup.WithContext(sctx)
+	g.Go(func() error { l.receive(gctx, client, inbound); return nil })
+	g.Go(func() error { return l.status.Run(gctx, pub) })
+	g.Go(func() error { return l.drainer.Run(gctx, pub) })
 
 	select {
-	case <-ctx.Done():
-		cancel()
-		wg.Wait()
-		l.goodbye(client)
-		return 0, nil
 	case err = <-lost:
 		err = fmt.Errorf("%w: %w", ErrConnectionLost, err)
-	case err = <-failed:
+	case <-gctx.Done():
+		if ctx.Err() != nil { // a clean stop
+			cancel()
+			g.Wait()
+			l.goodbye(client)
+			return 0, nil
+		}
 		client.Disconnect(0)
+		cancel()
+		return 0, g.Wait()
 	}
 	cancel()
-	wg.Wait()
+	g.Wait()
 	return 0, err
 }
 
