@@ -12,6 +12,7 @@ import (
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/errdefs"
 	"github.com/rs/zerolog"
 
 	"github.com/outpost-edge/outpost/runtime/containerspec"
@@ -20,10 +21,11 @@ import (
 	"github.com/outpost-edge/outpost/runtime/logs"
 )
 
-// Sentinel kinds of runtime errors.
+// Sentinel kinds of runtime errors: containerd's own (errdefs), so a
+// container containerd does not know is ErrNotFound too.
 var (
-	ErrNotFound = errors.New("not found")
-	ErrInvalid  = errors.New("invalid")
+	ErrNotFound = errdefs.ErrNotFound
+	ErrInvalid  = errdefs.ErrInvalidArgument.WithMessage("invalid")
 )
 
 // Config says where the runtime keeps its files and what it allows.

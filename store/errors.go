@@ -1,19 +1,26 @@
 package store
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/containerd/errdefs"
+)
 
 // Error kinds. Every error the package returns for one of these reasons wraps
-// the matching sentinel; test with errors.Is.
+// the matching sentinel; test with errors.Is. ErrNotFound, ErrInvalid and
+// ErrConflict are also containerd's kinds (errdefs.IsNotFound and so on), as
+// the runtime's and the local API's are: a caller that maps kinds to answers
+// tests those and need not list each package's sentinels.
 var (
 	// ErrNotFound: the thing asked for is not stored.
-	ErrNotFound = errors.New("not found")
+	ErrNotFound = errdefs.ErrNotFound
 	// ErrInvalid: the input (or the file) cannot be accepted as it is.
-	ErrInvalid = errors.New("invalid")
+	ErrInvalid = errdefs.ErrInvalidArgument.WithMessage("invalid")
 	// ErrStale: a document's generation is older than the stored one, or
 	// the same with other pods or services.
 	ErrStale = errors.New("stale generation")
 	// ErrConflict: the request clashes with what is stored (an address in use).
-	ErrConflict = errors.New("conflict")
+	ErrConflict = errdefs.ErrConflict.WithMessage("conflict")
 	// ErrLocked: another process holds the state file.
 	ErrLocked = errors.New("state file locked")
 	// ErrCorrupt: the state file is damaged (it also wraps ErrInvalid), or

@@ -4,18 +4,20 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/containerd/errdefs"
+
 	"github.com/outpost-edge/outpost/api"
-	"github.com/outpost-edge/outpost/runtime"
-	"github.com/outpost-edge/outpost/store"
 )
 
-// Error kinds; the server maps them (and the store's, api's and runtime's
-// matching sentinels) to status codes.
+// Error kinds, containerd's (errdefs) as the store's and the runtime's
+// are: the server maps any error of one of these kinds to its status code,
+// whichever package returned it, and api.ErrInvalid (a manifest's
+// problems) to 422.
 var (
-	ErrNotFound    = errors.New("not found")
-	ErrInvalid     = errors.New("invalid")
-	ErrConflict    = errors.New("conflict")
-	ErrUnavailable = errors.New("unavailable")
+	ErrNotFound    = errdefs.ErrNotFound
+	ErrInvalid     = errdefs.ErrInvalidArgument.WithMessage("invalid")
+	ErrConflict    = errdefs.ErrConflict.WithMessage("conflict")
+	ErrUnavailable = errdefs.ErrUnavailable.WithMessage("unavailable")
 )
 
 // Reasons carried by ErrorBody.
@@ -46,15 +48,15 @@ type Problem struct {
 // classify maps an error onto a status code and reason.
 func classify(err error) (int, string) {
 	switch {
-	case errors.Is(err, ErrNotFound), errors.Is(err, store.ErrNotFound), errors.Is(err, runtime.ErrNotFound):
+	case errdefs.IsNotFound(err):
 		return http.StatusNotFound, ReasonNotFound
 	case errors.Is(err, api.ErrInvalid):
 		return http.StatusUnprocessableEntity, ReasonInvalid
-	case errors.Is(err, ErrInvalid), errors.Is(err, store.ErrInvalid), errors.Is(err, runtime.ErrInvalid):
+	case errdefs.IsInvalidArgument(err):
 		return http.StatusBadRequest, ReasonBadRequest
-	case errors.Is(err, ErrConflict), errors.Is(err, store.ErrConflict):
+	case errdefs.IsConflict(err):
 		return http.StatusConflict, ReasonConflict
-	case errors.Is(err, ErrUnavailable):
+	case errdefs.IsUnavailable(err):
 		return http.StatusServiceUnavailable, ReasonUnavailable
 	}
 	return http.StatusInternalServerError, ReasonInternal
