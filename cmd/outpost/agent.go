@@ -20,11 +20,11 @@ import (
 
 	"github.com/outpost-edge/outpost/agent"
 	"github.com/outpost-edge/outpost/agent/admission"
-	"github.com/outpost-edge/outpost/agent/config"
 	"github.com/outpost-edge/outpost/agent/localapi"
 	"github.com/outpost-edge/outpost/agent/manifests"
 	"github.com/outpost-edge/outpost/agent/nodestatus"
 	"github.com/outpost-edge/outpost/api"
+	"github.com/outpost-edge/outpost/cmd/outpost/config"
 	"github.com/outpost-edge/outpost/netrules"
 	"github.com/outpost-edge/outpost/runtime"
 	"github.com/outpost-edge/outpost/runtime/cni"

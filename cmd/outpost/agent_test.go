@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/outpost-edge/outpost/agent/config"
+	"github.com/outpost-edge/outpost/cmd/outpost/config"
 )
 
 func TestAgentConfigErrors(t *testing.T) {

@@ -8,7 +8,7 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 
-	"github.com/outpost-edge/outpost/agent/config"
+	"github.com/outpost-edge/outpost/cmd/outpost/config"
 )
 
 // newLogger builds the process logger: a console writer on a terminal, JSON

@@ -137,7 +137,7 @@ func TestEvictionHard(t *testing.T) {
 // names keys in backquotes; "`.max`" after "`mqtt.backoff.min`" is
 // "mqtt.backoff.max".
 func TestEveryKeyDocumented(t *testing.T) {
-	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "config.md"))
+	doc, err := os.ReadFile(filepath.Join("..", "..", "..", "docs", "config.md"))
 	if err != nil {
 		t.Fatal(err)
 	}

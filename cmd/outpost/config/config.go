@@ -2,6 +2,11 @@
 // document whose every key and default is listed in docs/config.md. An
 // unknown key is an error naming it, so a typo never silently falls back to a
 // default. Command-line flags override the file (cmd/outpost applies them).
+//
+// It gathers the settings of every part of the node (the runtime's, image
+// registries', eviction thresholds, the MQTT link's) into one file, so it
+// lives with the wiring in cmd/outpost: no package of agent/ imports the
+// transport for its settings.
 package config
 
 import (
