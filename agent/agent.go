@@ -11,7 +11,7 @@ import (
 
 	"github.com/outpost-edge/outpost/api"
 	"github.com/outpost-edge/outpost/internal/clock"
-	"github.com/outpost-edge/outpost/runtime"
+	"github.com/outpost-edge/outpost/runtime/runtimeapi"
 	"github.com/outpost-edge/outpost/store"
 )
 
@@ -60,12 +60,12 @@ type Agent struct {
 	workers   map[string]*podWorker // by pod uid
 	byID      map[string]*podWorker // container id -> its pod's worker
 	conflicts map[string]bool
-	admitted  map[string]*api.Pod      // by uid: pods that passed admission
-	early     map[string]runtime.Event // exits of containers no worker claimed yet
+	admitted  map[string]*api.Pod         // by uid: pods that passed admission
+	early     map[string]runtimeapi.Event // exits of containers no worker claimed yet
 	// held are the containers of pods the store reclaimed after it was lost
 	// (store.Merged.Reclaimed), by pod uid: left running, untouched, until
 	// their source sends its document. Owned by Run's goroutine.
-	held      map[string][]runtime.Observed
+	held      map[string][]runtimeapi.Observed
 	wg        sync.WaitGroup
 	ready     chan struct{}
 	readyOnce sync.Once
@@ -91,8 +91,8 @@ func New(opts Options) *Agent {
 		starts:  make(chan struct{}, max(2, 2*goruntime.NumCPU())),
 		rec:     &recorder{store: opts.Store, log: log, clock: opts.Clock},
 		status:  newStatusManager(opts.Store, log, opts.Clock),
-		workers: map[string]*podWorker{}, byID: map[string]*podWorker{}, conflicts: map[string]bool{}, admitted: map[string]*api.Pod{}, early: map[string]runtime.Event{},
-		held:  map[string][]runtime.Observed{},
+		workers: map[string]*podWorker{}, byID: map[string]*podWorker{}, conflicts: map[string]bool{}, admitted: map[string]*api.Pod{}, early: map[string]runtimeapi.Event{},
+		held:  map[string][]runtimeapi.Observed{},
 		ready: make(chan struct{}), pings: make(chan struct{}),
 	}
 	a.status.onEndpoints = a.endpointsChanged
@@ -167,8 +167,8 @@ func (a *Agent) Ping(ctx context.Context) error {
 	}
 }
 
-func groupByUID(obs []runtime.Observed) map[string][]runtime.Observed {
-	m := map[string][]runtime.Observed{}
+func groupByUID(obs []runtimeapi.Observed) map[string][]runtimeapi.Observed {
+	m := map[string][]runtimeapi.Observed{}
 	for _, o := range obs {
 		m[o.Ref.UID] = append(m[o.Ref.UID], o)
 	}
@@ -178,7 +178,7 @@ func groupByUID(obs []runtime.Observed) map[string][]runtime.Observed {
 // reconcile diffs the desired pods against the workers: new pods get a
 // worker (adopting what already runs for them), changed ones an update,
 // vanished ones are stopped. observed is set on the first pass only.
-func (a *Agent) reconcile(ctx context.Context, observed map[string][]runtime.Observed) {
+func (a *Agent) reconcile(ctx context.Context, observed map[string][]runtimeapi.Observed) {
 	merged, err := a.store.Desired(ctx)
 	if err != nil {
 		a.log.Error().Err(err).Msg("reading desired state")
@@ -231,7 +231,7 @@ func (a *Agent) reconcile(ctx context.Context, observed map[string][]runtime.Obs
 // releaseHeld hands the held containers of pods now desired, or now known
 // to be gone, to this reconcile, as a fresh list sees them (they were left
 // alone since the first one). Called from Run's goroutine.
-func (a *Agent) releaseHeld(ctx context.Context, merged *store.Merged, observed map[string][]runtime.Observed) map[string][]runtime.Observed {
+func (a *Agent) releaseHeld(ctx context.Context, merged *store.Merged, observed map[string][]runtimeapi.Observed) map[string][]runtimeapi.Observed {
 	if len(a.held) == 0 {
 		return observed
 	}
@@ -253,7 +253,7 @@ func (a *Agent) releaseHeld(ctx context.Context, merged *store.Merged, observed 
 	}
 	fresh := groupByUID(list)
 	if observed == nil {
-		observed = map[string][]runtime.Observed{}
+		observed = map[string][]runtimeapi.Observed{}
 	}
 	for uid := range a.held {
 		if !still[uid] {
@@ -268,7 +268,7 @@ func (a *Agent) releaseHeld(ctx context.Context, merged *store.Merged, observed 
 
 // startWorker runs w and routes the events of its adopted containers to
 // it; a.mu is held.
-func (a *Agent) startWorker(ctx context.Context, w *podWorker, adopted []runtime.Observed) {
+func (a *Agent) startWorker(ctx context.Context, w *podWorker, adopted []runtimeapi.Observed) {
 	a.workers[w.uid] = w
 	for _, o := range adopted {
 		a.byID[o.ID] = w
@@ -288,8 +288,8 @@ func (a *Agent) startWorker(ctx context.Context, w *podWorker, adopted []runtime
 }
 
 // dispatch hands a task event to the worker of the container's pod.
-func (a *Agent) dispatch(ev runtime.Event) {
-	if ev.Kind != runtime.EventExit {
+func (a *Agent) dispatch(ev runtimeapi.Event) {
+	if ev.Kind != runtimeapi.EventExit {
 		return
 	}
 	a.mu.Lock()
@@ -323,8 +323,8 @@ func (a *Agent) replayExits(ctx context.Context) {
 		return
 	}
 	for _, o := range obs {
-		if o.State == runtime.StateExited || o.State == runtime.StateUnknown {
-			a.dispatch(runtime.Event{Kind: runtime.EventExit, ContainerID: o.ID, Exit: o.Exit})
+		if o.State == runtimeapi.StateExited || o.State == runtimeapi.StateUnknown {
+			a.dispatch(runtimeapi.Event{Kind: runtimeapi.EventExit, ContainerID: o.ID, Exit: o.Exit})
 		}
 	}
 }

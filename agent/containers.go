@@ -9,10 +9,8 @@ import (
 	"time"
 
 	"github.com/outpost-edge/outpost/api"
-	"github.com/outpost-edge/outpost/runtime"
-	"github.com/outpost-edge/outpost/runtime/containerspec"
-	"github.com/outpost-edge/outpost/runtime/images"
 	"github.com/outpost-edge/outpost/runtime/podfiles"
+	"github.com/outpost-edge/outpost/runtime/runtimeapi"
 )
 
 // ctrState is what a worker knows of one container of its pod.
@@ -25,7 +23,7 @@ type ctrState struct {
 	restarts  int
 	running   bool
 	startedAt time.Time
-	exit      *runtime.Exit // how the current instance ended
+	exit      *runtimeapi.Exit // how the current instance ended
 	lastTerm  *api.ContainerStateTerminated
 	stale     []string // older instances still to remove
 	evicted   bool     // running when its pod was evicted: starts again on readmission
@@ -57,7 +55,7 @@ func (w *podWorker) ctr(name string, init bool) *ctrState {
 // adopt takes over the containers a previous agent started for this pod:
 // the newest attempt of each container is the current one, older ones are
 // removed on the next cleanup. The caller routes their events to w.
-func (w *podWorker) adopt(obs []runtime.Observed) {
+func (w *podWorker) adopt(obs []runtimeapi.Observed) {
 	sort.Slice(obs, func(i, j int) bool { return obs[i].Attempt < obs[j].Attempt })
 	for _, o := range obs {
 		w.ref = o.Ref
@@ -69,17 +67,17 @@ func (w *podWorker) adopt(obs []runtime.Observed) {
 		st.id, st.attempt, st.restarts = o.ID, o.Attempt, o.Attempt
 		st.numbered = true
 		st.startedAt = o.StartedAt
-		st.running = o.State == runtime.StateRunning
+		st.running = o.State == runtimeapi.StateRunning
 		st.probesDue = st.running
 		st.exit = nil
 		switch o.State {
-		case runtime.StateExited, runtime.StateUnknown:
+		case runtimeapi.StateExited, runtimeapi.StateUnknown:
 			exit := o.Exit
 			st.exit = &exit
-		case runtime.StateCreated:
+		case runtimeapi.StateCreated:
 			// A container without a task: the node rebooted (or the agent
 			// died between create and start). It ended, how is unknown.
-			st.exit = &runtime.Exit{Code: 255, Reason: "Unknown", ExitedAt: o.StartedAt}
+			st.exit = &runtimeapi.Exit{Code: 255, Reason: "Unknown", ExitedAt: o.StartedAt}
 		}
 	}
 	if len(obs) > 0 {
@@ -134,7 +132,7 @@ func (w *podWorker) startContainer(ctx, work context.Context, c *api.Container, 
 	if err != nil {
 		return
 	}
-	started, err := w.a.rt.StartContainer(work, runtime.StartRequest{
+	started, err := w.a.rt.StartContainer(work, runtimeapi.StartRequest{
 		Pod: w.pod, Ref: w.ref, Sandbox: w.sandbox, Container: c, Init: st.init, Attempt: st.attempt,
 	})
 	release()
@@ -142,19 +140,7 @@ func (w *podWorker) startContainer(ctx, work context.Context, c *api.Container, 
 		if work.Err() != nil {
 			return
 		}
-		st.waitReason = images.Reason(err)
-		switch {
-		case st.waitReason != "":
-		case errors.Is(err, containerspec.ErrRunAsNonRoot), errors.Is(err, containerspec.ErrForbidden),
-			errors.Is(err, containerspec.ErrHostPathType):
-			// The spec cannot run here as written, as kubelet says of it.
-			st.waitReason = "CreateContainerConfigError"
-		default:
-			st.waitReason = "CreateContainerError"
-		}
-		if errors.Is(err, context.DeadlineExceeded) {
-			st.waitReason = "CreateContainerError"
-		}
+		st.waitReason = runtimeapi.WaitingReason(err)
 		st.waitMessage, st.startErr = err.Error(), true
 		w.a.rec.warning(ctx, w.object(), ReasonFailed, "container %s: %v", c.Name, err)
 		st.notBefore = now.Add(w.a.backoff.next(&st.backoff, 0))
@@ -210,7 +196,7 @@ func (w *podWorker) firstAttempt(container string) int {
 }
 
 // handleExit records a container's exit and schedules its restart.
-func (w *podWorker) handleExit(ctx context.Context, ev runtime.Event) {
+func (w *podWorker) handleExit(ctx context.Context, ev runtimeapi.Event) {
 	for _, st := range w.ctrs {
 		if st.id != ev.ContainerID || !st.running {
 			continue
@@ -224,7 +210,7 @@ func (w *podWorker) handleExit(ctx context.Context, ev runtime.Event) {
 		ran := exit.ExitedAt.Sub(st.startedAt)
 		restart := w.shouldRestart(exit.Code) || (st.init && exit.Code != 0 && w.pod.Spec.RestartPolicy != api.RestartNever)
 		switch {
-		case exit.Reason == runtime.ReasonOOMKilled:
+		case exit.Reason == runtimeapi.ReasonOOMKilled:
 			w.a.rec.warning(ctx, w.object(), ReasonOOMKilling, "container %s was killed: out of memory", st.name)
 		case exit.Code != 0:
 			w.a.rec.warning(ctx, w.object(), ReasonFailed, "container %s exited with code %d", st.name, exit.Code)
@@ -244,6 +230,6 @@ func (w *podWorker) handleExit(ctx context.Context, ev runtime.Event) {
 }
 
 // terminated turns an exit into Kubernetes' terminated state.
-func terminated(e *runtime.Exit, startedAt time.Time) *api.ContainerStateTerminated {
+func terminated(e *runtimeapi.Exit, startedAt time.Time) *api.ContainerStateTerminated {
 	return &api.ContainerStateTerminated{ExitCode: e.Code, Reason: e.Reason, StartedAt: startedAt, FinishedAt: e.ExitedAt}
 }

@@ -15,7 +15,7 @@ import (
 
 	"github.com/outpost-edge/outpost/api"
 	"github.com/outpost-edge/outpost/internal/clock"
-	"github.com/outpost-edge/outpost/runtime"
+	"github.com/outpost-edge/outpost/runtime/runtimeapi"
 	"github.com/outpost-edge/outpost/store"
 )
 
@@ -25,7 +25,7 @@ type fakeRuntime struct {
 	mu      sync.Mutex
 	ctrs    map[string]*fakeCtr
 	starts  []string // container IDs in start order
-	events  chan runtime.Event
+	events  chan runtimeapi.Event
 	removed []string
 	// podsDir, when set, holds the pods' directories (Sandbox.Dir).
 	podsDir string
@@ -61,52 +61,52 @@ type removedPod struct {
 }
 
 type fakeCtr struct {
-	obs runtime.Observed
+	obs runtimeapi.Observed
 }
 
 func newFakeRuntime() *fakeRuntime {
-	return &fakeRuntime{ctrs: map[string]*fakeCtr{}, events: make(chan runtime.Event, 100)}
+	return &fakeRuntime{ctrs: map[string]*fakeCtr{}, events: make(chan runtimeapi.Event, 100)}
 }
 
-func (f *fakeRuntime) EnsureSandbox(_ context.Context, _ *api.Pod, ref runtime.PodRef) (*runtime.Sandbox, error) {
+func (f *fakeRuntime) EnsureSandbox(_ context.Context, _ *api.Pod, ref runtimeapi.PodRef) (*runtimeapi.Sandbox, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.sandboxes = append(f.sandboxes, ref.UID)
-	sb := &runtime.Sandbox{UID: ref.UID}
+	sb := &runtimeapi.Sandbox{UID: ref.UID}
 	if f.podsDir != "" {
 		sb.Dir = filepath.Join(f.podsDir, ref.UID)
 	}
 	return sb, nil
 }
 
-func (f *fakeRuntime) StartContainer(ctx context.Context, req runtime.StartRequest) (runtime.Started, error) {
+func (f *fakeRuntime) StartContainer(ctx context.Context, req runtimeapi.StartRequest) (runtimeapi.Started, error) {
 	if f.blockImage != "" && req.Container.Image == f.blockImage {
 		// A pull that never ends: only the context stops it.
 		f.blocked <- req.Ref.UID
 		<-ctx.Done()
 		f.cancelled.Add(1)
-		return runtime.Started{}, ctx.Err()
+		return runtimeapi.Started{}, ctx.Err()
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.startErr != nil {
-		return runtime.Started{}, f.startErr
+		return runtimeapi.Started{}, f.startErr
 	}
 	id := fmt.Sprintf("%s-%s-%d", req.Ref.UID[:4], req.Container.Name, req.Attempt)
-	f.ctrs[id] = &fakeCtr{obs: runtime.Observed{ID: id, Ref: req.Ref, Container: req.Container.Name, Init: req.Init,
-		SpecHash: api.SpecHash(req.Pod), Attempt: req.Attempt, State: runtime.StateRunning, StartedAt: time.Now()}}
+	f.ctrs[id] = &fakeCtr{obs: runtimeapi.Observed{ID: id, Ref: req.Ref, Container: req.Container.Name, Init: req.Init,
+		SpecHash: api.SpecHash(req.Pod), Attempt: req.Attempt, State: runtimeapi.StateRunning, StartedAt: time.Now()}}
 	f.starts = append(f.starts, id)
 	if f.exitAtOnce != nil {
 		c := f.ctrs[id]
-		c.obs.State = runtime.StateExited
-		c.obs.Exit = runtime.Exit{Code: *f.exitAtOnce, Reason: runtime.ReasonError, ExitedAt: time.Now()}
-		f.events <- runtime.Event{Kind: runtime.EventExit, ContainerID: id, Exit: c.obs.Exit}
+		c.obs.State = runtimeapi.StateExited
+		c.obs.Exit = runtimeapi.Exit{Code: *f.exitAtOnce, Reason: runtimeapi.ReasonError, ExitedAt: time.Now()}
+		f.events <- runtimeapi.Event{Kind: runtimeapi.EventExit, ContainerID: id, Exit: c.obs.Exit}
 		time.Sleep(20 * time.Millisecond) // let the agent see the event first
 	}
-	return runtime.Started{ID: id, StartedAt: time.Now()}, nil
+	return runtimeapi.Started{ID: id, StartedAt: time.Now()}, nil
 }
 
-func (f *fakeRuntime) StopContainer(_ context.Context, id string, _ time.Duration) (runtime.Exit, error) {
+func (f *fakeRuntime) StopContainer(_ context.Context, id string, _ time.Duration) (runtimeapi.Exit, error) {
 	if f.stopDelay > 0 {
 		n := f.stopping.Add(1)
 		for {
@@ -121,11 +121,11 @@ func (f *fakeRuntime) StopContainer(_ context.Context, id string, _ time.Duratio
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c, ok := f.ctrs[id]
-	if !ok || c.obs.State != runtime.StateRunning {
-		return runtime.Exit{}, nil
+	if !ok || c.obs.State != runtimeapi.StateRunning {
+		return runtimeapi.Exit{}, nil
 	}
-	c.obs.State = runtime.StateExited
-	c.obs.Exit = runtime.Exit{Code: 137, Reason: runtime.ReasonError, ExitedAt: time.Now()}
+	c.obs.State = runtimeapi.StateExited
+	c.obs.Exit = runtimeapi.Exit{Code: 137, Reason: runtimeapi.ReasonError, ExitedAt: time.Now()}
 	return c.obs.Exit, nil
 }
 
@@ -159,19 +159,19 @@ func (f *fakeRuntime) Sandboxes(context.Context) ([]string, error) {
 	return slices.Sorted(maps.Keys(live)), nil
 }
 
-func (f *fakeRuntime) List(context.Context) ([]runtime.Observed, error) {
+func (f *fakeRuntime) List(context.Context) ([]runtimeapi.Observed, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []runtime.Observed
+	var out []runtimeapi.Observed
 	for _, c := range f.ctrs {
 		out = append(out, c.obs)
 	}
 	return out, nil
 }
 
-func (f *fakeRuntime) Events(context.Context) <-chan runtime.Event { return f.events }
+func (f *fakeRuntime) Events(context.Context) <-chan runtimeapi.Event { return f.events }
 
-func (f *fakeRuntime) Exec(_ context.Context, id string, req runtime.ExecRequest) (int, error) {
+func (f *fakeRuntime) Exec(_ context.Context, id string, req runtimeapi.ExecRequest) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.execs = append(f.execs, id)
@@ -198,10 +198,10 @@ func (f *fakeRuntime) execCount(id string) int {
 func (f *fakeRuntime) exit(id string, code int32) {
 	f.mu.Lock()
 	c := f.ctrs[id]
-	c.obs.State = runtime.StateExited
-	c.obs.Exit = runtime.Exit{Code: code, Reason: runtime.ReasonError, ExitedAt: time.Now()}
+	c.obs.State = runtimeapi.StateExited
+	c.obs.Exit = runtimeapi.Exit{Code: code, Reason: runtimeapi.ReasonError, ExitedAt: time.Now()}
 	f.mu.Unlock()
-	f.events <- runtime.Event{Kind: runtime.EventExit, ContainerID: id, Exit: c.obs.Exit}
+	f.events <- runtimeapi.Event{Kind: runtimeapi.EventExit, ContainerID: id, Exit: c.obs.Exit}
 }
 
 func (f *fakeRuntime) startList() []string {

@@ -5,21 +5,21 @@ import (
 	"time"
 
 	"github.com/outpost-edge/outpost/api"
-	"github.com/outpost-edge/outpost/runtime"
+	"github.com/outpost-edge/outpost/runtime/runtimeapi"
 	"github.com/outpost-edge/outpost/store"
 )
 
 // Runtime is what the agent needs from the container runtime.
 type Runtime interface {
-	EnsureSandbox(ctx context.Context, pod *api.Pod, ref runtime.PodRef) (*runtime.Sandbox, error)
-	StartContainer(ctx context.Context, req runtime.StartRequest) (runtime.Started, error)
-	StopContainer(ctx context.Context, id string, grace time.Duration) (runtime.Exit, error)
+	EnsureSandbox(ctx context.Context, pod *api.Pod, ref runtimeapi.PodRef) (*runtimeapi.Sandbox, error)
+	StartContainer(ctx context.Context, req runtimeapi.StartRequest) (runtimeapi.Started, error)
+	StopContainer(ctx context.Context, id string, grace time.Duration) (runtimeapi.Exit, error)
 	RemoveContainer(ctx context.Context, id string) error
 	RemovePod(ctx context.Context, uid string, keepLogs bool) error
 	Sandboxes(ctx context.Context) ([]string, error)
-	List(ctx context.Context) ([]runtime.Observed, error)
-	Events(ctx context.Context) <-chan runtime.Event
-	Exec(ctx context.Context, id string, req runtime.ExecRequest) (int, error)
+	List(ctx context.Context) ([]runtimeapi.Observed, error)
+	Events(ctx context.Context) <-chan runtimeapi.Event
+	Exec(ctx context.Context, id string, req runtimeapi.ExecRequest) (int, error)
 }
 
 // Store is what the agent needs from the store.

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/outpost-edge/outpost/runtime"
+	"github.com/outpost-edge/outpost/runtime/runtimeapi"
 )
 
 // removeOrphanSandboxes removes the sandboxes (network namespace, address,
@@ -13,7 +13,7 @@ import (
 // the pod's containers are gone. Nothing else would ever find them, since
 // the agent finds pods by their containers. It runs before any worker, so
 // no sandbox is being made meanwhile.
-func (a *Agent) removeOrphanSandboxes(ctx context.Context, observed map[string][]runtime.Observed) error {
+func (a *Agent) removeOrphanSandboxes(ctx context.Context, observed map[string][]runtimeapi.Observed) error {
 	merged, err := a.store.Desired(ctx)
 	if err != nil {
 		return fmt.Errorf("read desired state: %w", err)

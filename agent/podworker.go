@@ -8,7 +8,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/outpost-edge/outpost/api"
-	"github.com/outpost-edge/outpost/runtime"
+	"github.com/outpost-edge/outpost/runtime/runtimeapi"
 	"github.com/outpost-edge/outpost/store"
 )
 
@@ -29,15 +29,15 @@ type podWorker struct {
 	cancelWork context.CancelFunc
 	workHash   string
 	wake       chan struct{}
-	exits      chan runtime.Event
+	exits      chan runtimeapi.Event
 	probes     chan probeResult
 	done       chan struct{}
 
 	// Owned by the worker goroutine.
 	pod       *api.Pod
-	ref       runtime.PodRef
+	ref       runtimeapi.PodRef
 	hash      string
-	sandbox   *runtime.Sandbox
+	sandbox   *runtimeapi.Sandbox
 	rejected  *rejection
 	ctrs      map[string]*ctrState
 	startTime time.Time
@@ -51,10 +51,10 @@ type podWorker struct {
 
 type rejection struct{ reason, message string }
 
-func newPodWorker(a *Agent, uid string, adopted []runtime.Observed) *podWorker {
+func newPodWorker(a *Agent, uid string, adopted []runtimeapi.Observed) *podWorker {
 	w := &podWorker{
 		a: a, uid: uid, log: a.log.With().Str("uid", uid).Logger(),
-		wake: make(chan struct{}, 1), exits: make(chan runtime.Event, 16), probes: make(chan probeResult, 16),
+		wake: make(chan struct{}, 1), exits: make(chan runtimeapi.Event, 16), probes: make(chan probeResult, 16),
 		done: make(chan struct{}), ctrs: map[string]*ctrState{}, conds: map[string]api.PodCondition{},
 	}
 	w.adopt(adopted)
@@ -278,7 +278,7 @@ func (w *podWorker) shouldRestart(code int32) bool {
 func (w *podWorker) setSpec(ctx context.Context, dp *store.DesiredPod) {
 	pod := dp.Pod
 	hash := api.SpecHash(&pod)
-	w.ref = runtime.PodRef{Source: string(dp.Source), Name: pod.Metadata.Name, UID: dp.UID}
+	w.ref = runtimeapi.PodRef{Source: string(dp.Source), Name: pod.Metadata.Name, UID: dp.UID}
 	w.log = w.a.log.With().Str("pod", pod.Metadata.Name).Str("uid", dp.UID).Logger()
 	if w.pod != nil && hash != w.hash {
 		w.a.rec.normal(ctx, w.object(), ReasonKilling, "pod spec changed: recreating its containers")

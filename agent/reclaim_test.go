@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/outpost-edge/outpost/api"
-	"github.com/outpost-edge/outpost/runtime"
+	"github.com/outpost-edge/outpost/runtime/runtimeapi"
 	"github.com/outpost-edge/outpost/store"
 )
 
@@ -116,7 +116,7 @@ func running(f *fakeRuntime) int {
 	defer f.mu.Unlock()
 	n := 0
 	for _, c := range f.ctrs {
-		if c.obs.State == runtime.StateRunning {
+		if c.obs.State == runtimeapi.StateRunning {
 			n++
 		}
 	}

@@ -7,8 +7,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/outpost-edge/outpost/runtime/containerspec"
-	"github.com/outpost-edge/outpost/runtime/images"
+	"github.com/outpost-edge/outpost/runtime/runtimeapi"
+)
+
+// Kinds of start errors as the runtime returns them (containerspec's and
+// images' sentinels are such; runtimeapi's test maps each).
+var (
+	errRunAsNonRoot = runtimeapi.NewWaitingError("CreateContainerConfigError", "container has runAsNonRoot")
+	errImagePull    = runtimeapi.NewWaitingError("ErrImagePull", "image pull failed")
 )
 
 // TestStartFailureReasons: a container the node refuses as written waits
@@ -20,11 +26,9 @@ func TestStartFailureReasons(t *testing.T) {
 		err    error
 		reason string
 	}{
-		{fmt.Errorf("container %q: %w and image will run as root", "c", containerspec.ErrRunAsNonRoot), "CreateContainerConfigError"},
-		{fmt.Errorf("container %q: capability SYS_ADMIN: %w", "c", containerspec.ErrForbidden), "CreateContainerConfigError"},
-		{fmt.Errorf("volume %q: %w: not a directory", "h", containerspec.ErrHostPathType), "CreateContainerConfigError"},
+		{fmt.Errorf("container %q: %w and image will run as root", "c", errRunAsNonRoot), "CreateContainerConfigError"},
 		{errors.New("runc create failed: something"), "CreateContainerError"},
-		{fmt.Errorf("%w: registry.example.com/app:1: not found", images.ErrImagePull), "ErrImagePull"},
+		{fmt.Errorf("%w: registry.example.com/app:1: not found", errImagePull), "ErrImagePull"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.reason+" "+tt.err.Error(), func(t *testing.T) {

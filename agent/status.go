@@ -2,11 +2,11 @@ package agent
 
 import (
 	"github.com/outpost-edge/outpost/api"
-	"github.com/outpost-edge/outpost/runtime"
+	"github.com/outpost-edge/outpost/runtime/runtimeapi"
 )
 
-func eventOf(id string, exit runtime.Exit) runtime.Event {
-	return runtime.Event{Kind: runtime.EventExit, ContainerID: id, Exit: exit}
+func eventOf(id string, exit runtimeapi.Exit) runtimeapi.Event {
+	return runtimeapi.Event{Kind: runtimeapi.EventExit, ContainerID: id, Exit: exit}
 }
 
 // publish computes the pod's status and hands it to the status manager.

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 
 	"github.com/outpost-edge/outpost/runtime/containerspec"
+	"github.com/outpost-edge/outpost/runtime/runtimeapi"
 	"github.com/outpost-edge/outpost/runtime/safepath"
 )
 
@@ -14,7 +15,7 @@ import (
 // spec names. The returned func unmounts them: it is called as soon as the
 // task exists, since the container then has mounts of its own, so nothing
 // stays mounted on the host that a killed agent could leak.
-func (r *Runtime) bindVolumes(req StartRequest, id string) (unbind func(), err error) {
+func (r *Runtime) bindVolumes(req runtimeapi.StartRequest, id string) (unbind func(), err error) {
 	pod := r.specPod(req, id)
 	_, binds, err := containerspec.Mounts(pod, req.Container, r.cfg.Policy)
 	if err != nil || len(binds) == 0 {

@@ -18,36 +18,14 @@ import (
 	"github.com/outpost-edge/outpost/runtime/containerspec"
 	"github.com/outpost-edge/outpost/runtime/images"
 	"github.com/outpost-edge/outpost/runtime/podfiles"
+	"github.com/outpost-edge/outpost/runtime/runtimeapi"
 )
-
-// StartRequest is one container to create and start in a pod's sandbox.
-type StartRequest struct {
-	Pod       *api.Pod
-	Ref       PodRef
-	Sandbox   *Sandbox
-	Container *api.Container
-	Init      bool
-	// Attempt counts the container's starts in this pod (its restart count).
-	Attempt int
-}
-
-// Started describes a started container.
-type Started struct {
-	ID        string
-	PID       uint32
-	StartedAt time.Time
-	LogPath   string
-	Image     string
-	ImageID   string
-	// Pulled is true when the image was pulled for this start.
-	Pulled bool
-}
 
 // StartContainer ensures the image, creates the container with its labels
 // and spec, attaches its log file and starts it. It is idempotent for a
 // given (pod, container, attempt): a retry after a crash finds what the
 // first try made.
-func (r *Runtime) StartContainer(ctx context.Context, req StartRequest) (Started, error) {
+func (r *Runtime) StartContainer(ctx context.Context, req runtimeapi.StartRequest) (runtimeapi.Started, error) {
 	ctx = r.ctx(ctx)
 	c := req.Container
 	id := containerID(req.Ref.UID, c.Name, req.Attempt)
@@ -58,9 +36,9 @@ func (r *Runtime) StartContainer(ctx context.Context, req StartRequest) (Started
 
 	img, pulled, err := r.ensureImage(ctx, c.Image, c.ImagePullPolicy)
 	if err != nil {
-		return Started{}, err
+		return runtimeapi.Started{}, err
 	}
-	started := Started{ID: id, LogPath: logPath, Image: img.Name(), ImageID: img.Target().Digest.String(), Pulled: pulled}
+	started := runtimeapi.Started{ID: id, LogPath: logPath, Image: img.Name(), ImageID: img.Target().Digest.String(), Pulled: pulled}
 
 	cont, err := r.client.LoadContainer(ctx, id)
 	switch {
@@ -114,7 +92,7 @@ func (r *Runtime) StartContainer(ctx context.Context, req StartRequest) (Started
 	return started, nil
 }
 
-func (r *Runtime) createContainer(ctx context.Context, req StartRequest, id, logPath string, img client.Image) (client.Container, error) {
+func (r *Runtime) createContainer(ctx context.Context, req runtimeapi.StartRequest, id, logPath string, img client.Image) (client.Container, error) {
 	var cfg ocispec.Image
 	if err := imageConfig(ctx, img, &cfg); err != nil {
 		return nil, err
@@ -167,7 +145,7 @@ func (r *Runtime) createContainer(ctx context.Context, req StartRequest, id, log
 }
 
 // specPod is what the spec of container id needs of its pod.
-func (r *Runtime) specPod(req StartRequest, id string) containerspec.Pod {
+func (r *Runtime) specPod(req runtimeapi.StartRequest, id string) containerspec.Pod {
 	sb := req.Sandbox
 	dir := podfiles.Dir(sb.Dir)
 	return containerspec.Pod{
@@ -186,7 +164,7 @@ func (r *Runtime) specPod(req StartRequest, id string) containerspec.Pod {
 // newTask creates the task of container id (runc create: the container's
 // mounts are made), with its volume sources bound for that moment only
 // (bindVolumes).
-func (r *Runtime) newTask(ctx context.Context, cont client.Container, req StartRequest, id, logPath string) (client.Task, error) {
+func (r *Runtime) newTask(ctx context.Context, cont client.Container, req runtimeapi.StartRequest, id, logPath string) (client.Task, error) {
 	unbind, err := r.bindVolumes(req, id)
 	if err != nil {
 		return nil, err

@@ -16,6 +16,7 @@ import (
 	"github.com/outpost-edge/outpost/runtime"
 	"github.com/outpost-edge/outpost/runtime/containerspec"
 	"github.com/outpost-edge/outpost/runtime/ctrd"
+	"github.com/outpost-edge/outpost/runtime/runtimeapi"
 )
 
 func hostPod(name, command string) string {
@@ -42,8 +43,8 @@ func TestExitCodesAndLogs(t *testing.T) {
 		name, cmd, reason string
 		code              int32
 	}{
-		{"ok", "echo out; echo err >&2; exit 0", runtime.ReasonCompleted, 0},
-		{"fails", "echo failing; exit 3", runtime.ReasonError, 3},
+		{"ok", "echo out; echo err >&2; exit 0", runtimeapi.ReasonCompleted, 0},
+		{"fails", "echo failing; exit 3", runtimeapi.ReasonError, 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -132,11 +133,11 @@ func TestOOMKilled(t *testing.T) {
 		"    resources: {limits: {memory: 16Mi}}\n"
 	_, _, started := e.run(pod(t, doc))
 	exit := waitExit(t, events, started[0].ID, 30*time.Second)
-	if exit.Reason != runtime.ReasonOOMKilled || exit.Code != 137 {
+	if exit.Reason != runtimeapi.ReasonOOMKilled || exit.Code != 137 {
 		t.Fatalf("exit = %+v, want OOMKilled/137", exit)
 	}
 	stopped, err := e.rt.StopContainer(ctx, started[0].ID, time.Second)
-	if err != nil || stopped.Reason != runtime.ReasonOOMKilled {
+	if err != nil || stopped.Reason != runtimeapi.ReasonOOMKilled {
 		t.Fatalf("StopContainer = %+v, %v", stopped, err)
 	}
 }
@@ -164,12 +165,12 @@ func TestHostPathPolicy(t *testing.T) {
 	}
 
 	p := pod(t, mount("/etc"))
-	ref := runtime.PodRef{Source: "static", Name: "hp2", UID: newUID()}
+	ref := runtimeapi.PodRef{Source: "static", Name: "hp2", UID: newUID()}
 	sb, err := e.rt.EnsureSandbox(ctx, p, ref)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = e.rt.StartContainer(ctx, runtime.StartRequest{Pod: p, Ref: ref, Sandbox: sb, Container: &p.Spec.Containers[0]})
+	_, err = e.rt.StartContainer(ctx, runtimeapi.StartRequest{Pod: p, Ref: ref, Sandbox: sb, Container: &p.Spec.Containers[0]})
 	if !errors.Is(err, containerspec.ErrForbidden) {
 		t.Fatalf("hostPath /etc: err = %v, want ErrForbidden", err)
 	}
@@ -196,7 +197,7 @@ func TestAdoptAfterRestart(t *testing.T) {
 		t.Fatalf("List = %+v", obs)
 	}
 	o := obs[0]
-	if o.ID != started[0].ID || o.State != runtime.StateRunning || o.PID != started[0].PID || o.Ref != ref || o.Container != "main" {
+	if o.ID != started[0].ID || o.State != runtimeapi.StateRunning || o.PID != started[0].PID || o.Ref != ref || o.Container != "main" {
 		t.Fatalf("observed %+v, started %+v", o, started[0])
 	}
 	if !o.StartedAt.Equal(started[0].StartedAt.UTC()) && o.StartedAt.Sub(started[0].StartedAt).Abs() > time.Millisecond {

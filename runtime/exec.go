@@ -13,21 +13,14 @@ import (
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/errdefs"
-)
 
-// ExecRequest is a command to run in a running container.
-type ExecRequest struct {
-	Cmd    []string
-	Stdin  io.Reader // nil: no stdin
-	Stdout io.Writer // nil: discarded
-	Stderr io.Writer // nil: discarded (ignored with TTY)
-	TTY    bool
-}
+	"github.com/outpost-edge/outpost/runtime/runtimeapi"
+)
 
 // Exec runs req.Cmd in container id with the container's user, env and
 // working directory, and returns its exit code. When ctx ends first the
 // process is killed and ctx's error returned (a probe's timeout).
-func (r *Runtime) Exec(ctx context.Context, id string, req ExecRequest) (int, error) {
+func (r *Runtime) Exec(ctx context.Context, id string, req runtimeapi.ExecRequest) (int, error) {
 	if len(req.Cmd) == 0 {
 		return -1, fmt.Errorf("%w: exec needs a command", ErrInvalid)
 	}

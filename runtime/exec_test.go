@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/outpost-edge/outpost/runtime"
+	"github.com/outpost-edge/outpost/runtime/runtimeapi"
 )
 
 func TestExec(t *testing.T) {
@@ -18,12 +19,12 @@ func TestExec(t *testing.T) {
 	ctx := context.Background()
 	tests := []struct {
 		name   string
-		req    runtime.ExecRequest
+		req    runtimeapi.ExecRequest
 		code   int
 		stdout string
 	}{
-		{"env and exit code", runtime.ExecRequest{Cmd: []string{"sh", "-c", "echo $GREETING; exit 4"}}, 4, "hello\n"},
-		{"stdin to EOF", runtime.ExecRequest{Cmd: []string{"cat"}, Stdin: strings.NewReader("piped\n")}, 0, "piped\n"},
+		{"env and exit code", runtimeapi.ExecRequest{Cmd: []string{"sh", "-c", "echo $GREETING; exit 4"}}, 4, "hello\n"},
+		{"stdin to EOF", runtimeapi.ExecRequest{Cmd: []string{"cat"}, Stdin: strings.NewReader("piped\n")}, 0, "piped\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -39,13 +40,13 @@ func TestExec(t *testing.T) {
 		tctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 		defer cancel()
 		began := time.Now()
-		_, err := e.rt.Exec(tctx, id, runtime.ExecRequest{Cmd: []string{"sleep", "30"}})
+		_, err := e.rt.Exec(tctx, id, runtimeapi.ExecRequest{Cmd: []string{"sleep", "30"}})
 		if !errors.Is(err, context.DeadlineExceeded) || time.Since(began) > 20*time.Second { // sleep 30 was not left to run
 			t.Fatalf("err = %v after %v", err, time.Since(began))
 		}
 	})
 	t.Run("missing container", func(t *testing.T) {
-		if _, err := e.rt.Exec(ctx, "nope", runtime.ExecRequest{Cmd: []string{"true"}}); !errors.Is(err, runtime.ErrNotFound) {
+		if _, err := e.rt.Exec(ctx, "nope", runtimeapi.ExecRequest{Cmd: []string{"true"}}); !errors.Is(err, runtime.ErrNotFound) {
 			t.Fatalf("err = %v", err)
 		}
 	})

@@ -7,6 +7,7 @@ import (
 
 	"github.com/outpost-edge/outpost/internal/testenv"
 	"github.com/outpost-edge/outpost/runtime"
+	"github.com/outpost-edge/outpost/runtime/runtimeapi"
 )
 
 // TestExternalContainerd runs a pod through a containerd the device already
@@ -35,7 +36,7 @@ spec:
 `
 	_, sb, started := e.run(pod(t, doc))
 	exit := waitExit(t, events, started[0].ID, 30*time.Second)
-	if exit.Code != 4 || exit.Reason != runtime.ReasonError {
+	if exit.Code != 4 || exit.Reason != runtimeapi.ReasonError {
 		t.Fatalf("exit = %+v, want code 4", exit)
 	}
 	log := logText(readLog(t, started[0].LogPath))

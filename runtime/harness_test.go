@@ -21,6 +21,7 @@ import (
 	"github.com/outpost-edge/outpost/runtime"
 	"github.com/outpost-edge/outpost/runtime/containerspec"
 	"github.com/outpost-edge/outpost/runtime/ctrd"
+	"github.com/outpost-edge/outpost/runtime/runtimeapi"
 	"github.com/outpost-edge/outpost/runtime/testimage"
 )
 
@@ -163,17 +164,17 @@ func pod(t testing.TB, doc string) *api.Pod {
 }
 
 // run starts every container of p and returns the sandbox and started containers.
-func (e *env) run(p *api.Pod) (runtime.PodRef, *runtime.Sandbox, []runtime.Started) {
+func (e *env) run(p *api.Pod) (runtimeapi.PodRef, *runtimeapi.Sandbox, []runtimeapi.Started) {
 	e.t.Helper()
 	ctx := context.Background()
-	ref := runtime.PodRef{Source: "static", Name: p.Metadata.Name, UID: newUID()}
+	ref := runtimeapi.PodRef{Source: "static", Name: p.Metadata.Name, UID: newUID()}
 	sb, err := e.rt.EnsureSandbox(ctx, p, ref)
 	if err != nil {
 		e.t.Fatalf("sandbox: %v", err)
 	}
-	var started []runtime.Started
+	var started []runtimeapi.Started
 	for i := range p.Spec.Containers {
-		s, err := e.rt.StartContainer(ctx, runtime.StartRequest{Pod: p, Ref: ref, Sandbox: sb, Container: &p.Spec.Containers[i]})
+		s, err := e.rt.StartContainer(ctx, runtimeapi.StartRequest{Pod: p, Ref: ref, Sandbox: sb, Container: &p.Spec.Containers[i]})
 		if err != nil {
 			e.t.Fatalf("start %s: %v", p.Spec.Containers[i].Name, err)
 		}
@@ -183,7 +184,7 @@ func (e *env) run(p *api.Pod) (runtime.PodRef, *runtime.Sandbox, []runtime.Start
 }
 
 // waitExit waits for the exit event of container id.
-func waitExit(t testing.TB, events <-chan runtime.Event, id string, timeout time.Duration) runtime.Exit {
+func waitExit(t testing.TB, events <-chan runtimeapi.Event, id string, timeout time.Duration) runtimeapi.Exit {
 	t.Helper()
 	deadline := time.After(timeout)
 	for {
@@ -192,7 +193,7 @@ func waitExit(t testing.TB, events <-chan runtime.Event, id string, timeout time
 			if !ok {
 				t.Fatal("event stream closed")
 			}
-			if ev.Kind == runtime.EventExit && ev.ContainerID == id {
+			if ev.Kind == runtimeapi.EventExit && ev.ContainerID == id {
 				return ev.Exit
 			}
 		case <-deadline:

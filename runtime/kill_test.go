@@ -15,6 +15,7 @@ import (
 	"github.com/outpost-edge/outpost/api"
 	"github.com/outpost-edge/outpost/runtime"
 	"github.com/outpost-edge/outpost/runtime/containerspec"
+	"github.com/outpost-edge/outpost/runtime/runtimeapi"
 )
 
 // childEnv makes the test binary act as an agent process: it starts the
@@ -35,12 +36,12 @@ func runChildAgent() {
 		fail(err)
 	}
 	p := &ns.Pods[0]
-	ref := runtime.PodRef{Source: "static", Name: "survivor", UID: os.Getenv("UID")}
+	ref := runtimeapi.PodRef{Source: "static", Name: "survivor", UID: os.Getenv("UID")}
 	sb, err := rt.EnsureSandbox(ctx, p, ref)
 	if err != nil {
 		fail(err)
 	}
-	s, err := rt.StartContainer(ctx, runtime.StartRequest{Pod: p, Ref: ref, Sandbox: sb, Container: &p.Spec.Containers[0]})
+	s, err := rt.StartContainer(ctx, runtimeapi.StartRequest{Pod: p, Ref: ref, Sandbox: sb, Container: &p.Spec.Containers[0]})
 	if err != nil {
 		fail(err)
 	}
@@ -95,7 +96,7 @@ func TestKilledAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("restarted and listed in %v", time.Since(began))
-	if len(obs) != 1 || obs[0].ID != id || obs[0].State != runtime.StateRunning || int(obs[0].PID) != pid {
+	if len(obs) != 1 || obs[0].ID != id || obs[0].State != runtimeapi.StateRunning || int(obs[0].PID) != pid {
 		t.Fatalf("observed %+v, want %s running as pid %d", obs, id, pid)
 	}
 	if !obs[0].StartedAt.Equal(startedAt) || obs[0].Ref.UID != uid {

@@ -23,14 +23,6 @@ const (
 	labelShimGroup = "io.containerd.runc.v2.group"
 )
 
-// PodRef identifies a pod: where it came from, its name, and the uid the
-// store minted when the pod was first accepted.
-type PodRef struct {
-	Source string
-	Name   string
-	UID    string
-}
-
 // containerID is deterministic, so that a create retried after a crash
 // finds the container it already made: <uid[:12]>-<name>-<attempt>, the name
 // shortened with a hash when it is long (containerd IDs stop at 76 chars).

@@ -7,9 +7,9 @@ import (
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/opencontainers/image-spec/identity"
 
-	"github.com/outpost-edge/outpost/runtime"
 	"github.com/outpost-edge/outpost/runtime/ctrd"
 	"github.com/outpost-edge/outpost/runtime/images"
+	"github.com/outpost-edge/outpost/runtime/runtimeapi"
 )
 
 // TestSnapshotLeftByAKilledAgent: an agent killed between preparing a
@@ -18,7 +18,7 @@ import (
 func TestSnapshotLeftByAKilledAgent(t *testing.T) {
 	e := newEnv(t, nil)
 	p := pod(t, hostPod("leftover", "echo started; exec sleep 3600"))
-	ref := runtime.PodRef{Source: "static", Name: "leftover", UID: newUID()}
+	ref := runtimeapi.PodRef{Source: "static", Name: "leftover", UID: newUID()}
 	id := ref.UID[:12] + "-main-2" // the ID of attempt 2 of container main
 	ctx := namespaces.WithNamespace(context.Background(), ctrd.Namespace)
 	img, err := e.rt.Client().GetImage(ctx, testImage)
@@ -37,7 +37,7 @@ func TestSnapshotLeftByAKilledAgent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	started, err := e.rt.StartContainer(context.Background(), runtime.StartRequest{Pod: p, Ref: ref, Sandbox: sb, Container: &p.Spec.Containers[0], Attempt: 2})
+	started, err := e.rt.StartContainer(context.Background(), runtimeapi.StartRequest{Pod: p, Ref: ref, Sandbox: sb, Container: &p.Spec.Containers[0], Attempt: 2})
 	if err != nil {
 		t.Fatalf("start over a left snapshot: %v", err)
 	}

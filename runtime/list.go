@@ -12,45 +12,24 @@ import (
 	tasksapi "github.com/containerd/containerd/api/services/tasks/v1"
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/errdefs"
+
+	"github.com/outpost-edge/outpost/runtime/runtimeapi"
 )
 
 func deleteRequest(id string) *tasksapi.DeleteTaskRequest {
 	return &tasksapi.DeleteTaskRequest{ContainerID: id}
 }
 
-// State of an observed container's task.
-const (
-	StateCreated = "created" // container without a running task
-	StateRunning = "running"
-	StateExited  = "exited"
-	StateUnknown = "unknown" // the task's shim cannot be reached
-)
-
-// Observed is a container the runtime finds in containerd, by its labels.
-type Observed struct {
-	ID        string
-	Ref       PodRef
-	Container string
-	Init      bool
-	SpecHash  string
-	Attempt   int
-	State     string
-	PID       uint32
-	StartedAt time.Time
-	Exit      Exit // for StateExited
-	LogPath   string
-}
-
 // List returns every container outpost created, with its task's state. A
 // running task whose log FIFOs this process is not reading yet (an agent
 // restart) is attached again, so its output keeps flowing to its log file.
-func (r *Runtime) List(ctx context.Context) ([]Observed, error) {
+func (r *Runtime) List(ctx context.Context) ([]runtimeapi.Observed, error) {
 	ctx = r.ctx(ctx)
 	conts, err := r.client.Containers(ctx, fmt.Sprintf("labels.%q", LabelPodUID))
 	if err != nil {
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
-	out := make([]Observed, 0, len(conts))
+	out := make([]runtimeapi.Observed, 0, len(conts))
 	for _, cont := range conts {
 		info, err := cont.Info(ctx, client.WithoutRefreshedMetadata)
 		if err != nil {
@@ -60,15 +39,15 @@ func (r *Runtime) List(ctx context.Context) ([]Observed, error) {
 			return nil, err
 		}
 		l := info.Labels
-		o := Observed{
+		o := runtimeapi.Observed{
 			ID:        cont.ID(),
-			Ref:       PodRef{Source: l[LabelPodSource], Name: l[LabelPodName], UID: l[LabelPodUID]},
+			Ref:       runtimeapi.PodRef{Source: l[LabelPodSource], Name: l[LabelPodName], UID: l[LabelPodUID]},
 			Container: l[LabelContainer],
 			Init:      l[LabelInit] == "true",
 			SpecHash:  l[LabelSpecHash],
 			Attempt:   labelInt(l, LabelAttempt),
 			LogPath:   l[LabelLogPath],
-			State:     StateCreated,
+			State:     runtimeapi.StateCreated,
 		}
 		o.StartedAt, _ = time.Parse(time.RFC3339Nano, l[LabelStartedAt])
 		r.observeTask(ctx, cont, &o)
@@ -77,35 +56,35 @@ func (r *Runtime) List(ctx context.Context) ([]Observed, error) {
 	return out, nil
 }
 
-func (r *Runtime) observeTask(ctx context.Context, cont client.Container, o *Observed) {
+func (r *Runtime) observeTask(ctx context.Context, cont client.Container, o *runtimeapi.Observed) {
 	task, err := cont.Task(ctx, nil)
 	if errdefs.IsNotFound(err) {
 		return
 	}
 	if err != nil {
-		o.State = StateUnknown
+		o.State = runtimeapi.StateUnknown
 		return
 	}
 	st, err := task.Status(ctx)
 	if err != nil {
-		o.State = StateUnknown
+		o.State = runtimeapi.StateUnknown
 		return
 	}
 	o.PID = task.Pid()
 	switch st.Status {
 	case client.Running, client.Paused, client.Pausing:
-		o.State = StateRunning
+		o.State = runtimeapi.StateRunning
 		if o.StartedAt.IsZero() {
 			o.StartedAt = processStart(o.PID)
 		}
 		r.reattachLogs(ctx, cont, o.ID, o.LogPath)
 	case client.Stopped:
-		o.State = StateExited
+		o.State = runtimeapi.StateExited
 		o.Exit = r.peekExit(o.ID, int32(st.ExitStatus), st.ExitTime)
 	case client.Created:
-		o.State = StateCreated
+		o.State = runtimeapi.StateCreated
 	default:
-		o.State = StateUnknown
+		o.State = runtimeapi.StateUnknown
 	}
 }
 
@@ -140,19 +119,19 @@ func (r *Runtime) releaseIO(id string) {
 
 // peekExit names an exit: OOMKilled when an OOM event came for the
 // container, Completed for 0, Error otherwise.
-func (r *Runtime) peekExit(id string, code int32, at time.Time) Exit {
+func (r *Runtime) peekExit(id string, code int32, at time.Time) runtimeapi.Exit {
 	r.mu.Lock()
 	oom := r.oom[id]
 	r.mu.Unlock()
-	e := Exit{Code: code, ExitedAt: at, Reason: ReasonError}
+	e := runtimeapi.Exit{Code: code, ExitedAt: at, Reason: runtimeapi.ReasonError}
 	switch {
 	case oom && code != 0:
 		// The kernel killed the container's main process (a child killed
 		// by the OOM killer while the main process carries on is not an
 		// OOMKilled container, as in Kubernetes).
-		e.Reason = ReasonOOMKilled
+		e.Reason = runtimeapi.ReasonOOMKilled
 	case code == 0:
-		e.Reason = ReasonCompleted
+		e.Reason = runtimeapi.ReasonCompleted
 	}
 	return e
 }

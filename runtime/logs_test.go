@@ -11,6 +11,7 @@ import (
 
 	"github.com/outpost-edge/outpost/runtime"
 	"github.com/outpost-edge/outpost/runtime/logs"
+	"github.com/outpost-edge/outpost/runtime/runtimeapi"
 )
 
 // TestLogRotation: a chatty container's log is rotated at the configured
@@ -69,7 +70,7 @@ func TestOldAttemptLogsRemoved(t *testing.T) {
 		if err := e.rt.RemoveContainer(ctx, prev); err != nil {
 			t.Fatal(err)
 		}
-		s, err := e.rt.StartContainer(ctx, runtime.StartRequest{Pod: p, Ref: ref, Sandbox: sb, Container: &p.Spec.Containers[0], Attempt: attempt})
+		s, err := e.rt.StartContainer(ctx, runtimeapi.StartRequest{Pod: p, Ref: ref, Sandbox: sb, Container: &p.Spec.Containers[0], Attempt: attempt})
 		if err != nil {
 			t.Fatalf("attempt %d: %v", attempt, err)
 		}

@@ -13,9 +13,9 @@ import (
 	"github.com/opencontainers/image-spec/identity"
 	"golang.org/x/sys/unix"
 
-	"github.com/outpost-edge/outpost/runtime"
 	"github.com/outpost-edge/outpost/runtime/ctrd"
 	"github.com/outpost-edge/outpost/runtime/images"
+	"github.com/outpost-edge/outpost/runtime/runtimeapi"
 )
 
 // shimsOf lists the shim daemons serving the containerd whose state dir is
@@ -166,7 +166,7 @@ spec:
   volumes: [{name: scratch, emptyDir: {medium: Memory}}]
   containers: [{name: main, image: IMAGE}]
 `)
-	ref := runtime.PodRef{Source: "static", Name: "empty", UID: newUID()}
+	ref := runtimeapi.PodRef{Source: "static", Name: "empty", UID: newUID()}
 	sb, err := e.rt.EnsureSandbox(ctx, p, ref)
 	if err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 	"github.com/outpost-edge/outpost/api"
 	"github.com/outpost-edge/outpost/runtime/netns"
 	"github.com/outpost-edge/outpost/runtime/podfiles"
+	"github.com/outpost-edge/outpost/runtime/runtimeapi"
 )
 
 // freshSetup is implemented by networks that can skip checking a cached
@@ -33,51 +34,6 @@ type NetworkResult struct {
 	Interface string
 }
 
-// Sandbox is what a pod's containers share: its directory, network
-// namespace and address, hosts and resolv.conf.
-//
-// The network is set up in the background while the first containers are
-// created (CNI takes tens of milliseconds); StartContainer waits for it
-// before it starts a task, so no container runs without its network.
-type Sandbox struct {
-	UID            string
-	Dir            string
-	NetNSPath      string // empty with hostNetwork
-	HostsPath      string
-	ResolvConfPath string
-
-	netDone chan struct{}
-	ip      netip.Addr
-	netErr  error
-}
-
-// IP returns the pod's IP once its network is set up (ok false before).
-func (sb *Sandbox) IP() (ip netip.Addr, ok bool) {
-	if sb.netDone == nil {
-		return netip.Addr{}, true
-	}
-	select {
-	case <-sb.netDone:
-		return sb.ip, sb.netErr == nil
-	default:
-		return netip.Addr{}, false
-	}
-}
-
-// WaitNetwork waits until the pod's network is set up and returns its IP
-// (invalid with hostNetwork).
-func (sb *Sandbox) WaitNetwork(ctx context.Context) (netip.Addr, error) {
-	if sb.netDone == nil {
-		return netip.Addr{}, nil
-	}
-	select {
-	case <-sb.netDone:
-		return sb.ip, sb.netErr
-	case <-ctx.Done():
-		return netip.Addr{}, ctx.Err()
-	}
-}
-
 // podDir is <data>/pods/<uid>.
 func (r *Runtime) podDir(uid string) podfiles.Dir {
 	return podfiles.Dir(filepath.Join(r.cfg.DataDir, "pods", uid))
@@ -87,12 +43,12 @@ func (r *Runtime) netnsDir() string { return filepath.Join(r.cfg.StateDir, "netn
 
 // EnsureSandbox creates (or finds again, after a restart) a pod's
 // directory, volumes, network namespace and address. It is idempotent.
-func (r *Runtime) EnsureSandbox(ctx context.Context, pod *api.Pod, ref PodRef) (*Sandbox, error) {
+func (r *Runtime) EnsureSandbox(ctx context.Context, pod *api.Pod, ref runtimeapi.PodRef) (*runtimeapi.Sandbox, error) {
 	if ref.UID == "" {
 		return nil, fmt.Errorf("%w: pod %s has no uid", ErrInvalid, ref.Name)
 	}
 	dir := r.podDir(ref.UID)
-	sb := &Sandbox{UID: ref.UID, Dir: string(dir), HostsPath: dir.Hosts(), ResolvConfPath: dir.ResolvConf()}
+	sb := &runtimeapi.Sandbox{UID: ref.UID, Dir: string(dir), HostsPath: dir.Hosts(), ResolvConfPath: dir.ResolvConf()}
 	if err := os.MkdirAll(dir.Logs(), 0o750); err != nil {
 		return nil, err
 	}
@@ -130,22 +86,25 @@ func (r *Runtime) EnsureSandbox(ctx context.Context, pod *api.Pod, ref PodRef) (
 	if err := podfiles.WriteFile(sb.ResolvConfPath, conf); err != nil {
 		return nil, err
 	}
-	sb.netDone = make(chan struct{})
+	// The network is set up while the first containers are created (CNI
+	// takes tens of milliseconds); StartContainer waits for it before it
+	// starts a task.
+	done := sb.NetworkPending()
 	go func() {
-		defer close(sb.netDone)
 		setup := r.cfg.Network.Setup
 		if f, ok := r.cfg.Network.(freshSetup); ok && fresh {
 			setup = f.SetupFresh
 		}
 		res, err := setup(context.WithoutCancel(ctx), ref.UID, sb.NetNSPath)
 		if err != nil {
-			sb.netErr = fmt.Errorf("pod %s: network: %w", ref.Name, err)
+			done(netip.Addr{}, fmt.Errorf("pod %s: network: %w", ref.Name, err))
 			return
 		}
-		sb.ip = res.IP
 		if err := os.WriteFile(sb.HostsPath, podfiles.HostsFile(pod.Metadata.Name, res.IP), 0o644); err != nil {
-			sb.netErr = fmt.Errorf("pod %s: hosts file: %w", ref.Name, err)
+			done(res.IP, fmt.Errorf("pod %s: hosts file: %w", ref.Name, err))
+			return
 		}
+		done(res.IP, nil)
 	}()
 	return sb, nil
 }

@@ -17,11 +17,12 @@ import (
 	"github.com/outpost-edge/outpost/runtime/containerspec"
 	"github.com/outpost-edge/outpost/runtime/ctrd"
 	"github.com/outpost-edge/outpost/runtime/images"
+	"github.com/outpost-edge/outpost/runtime/runtimeapi"
 )
 
 // startErr creates the sandbox of p and starts its first container, which
 // is expected to be refused; the sandbox is removed again.
-func (e *env) startErr(p *runtime.StartRequest) error {
+func (e *env) startErr(p *runtimeapi.StartRequest) error {
 	e.t.Helper()
 	ctx := context.Background()
 	sb, err := e.rt.EnsureSandbox(ctx, p.Pod, p.Ref)
@@ -39,7 +40,7 @@ func (e *env) startErr(p *runtime.StartRequest) error {
 func refuse(e *env, doc string) error {
 	e.t.Helper()
 	p := pod(e.t, doc)
-	return e.startErr(&runtime.StartRequest{Pod: p, Ref: runtime.PodRef{Source: "static", Name: p.Metadata.Name, UID: newUID()},
+	return e.startErr(&runtimeapi.StartRequest{Pod: p, Ref: runtimeapi.PodRef{Source: "static", Name: p.Metadata.Name, UID: newUID()},
 		Container: &p.Spec.Containers[0]})
 }
 

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/outpost-edge/outpost/internal/testenv"
-	"github.com/outpost-edge/outpost/runtime"
+	"github.com/outpost-edge/outpost/runtime/runtimeapi"
 )
 
 // TestShimDied: when a pod's shim is killed, the task is detected as gone
@@ -39,7 +39,7 @@ func TestShimDied(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(obs) != 1 || obs[0].State == runtime.StateRunning {
+	if len(obs) != 1 || obs[0].State == runtimeapi.StateRunning {
 		t.Fatalf("observed %+v", obs)
 	}
 	if err := e.rt.RemoveContainer(ctx, started[0].ID); err != nil {

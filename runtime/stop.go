@@ -8,24 +8,9 @@ import (
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/errdefs"
-)
 
-// Exit reasons, as Kubernetes reports them.
-const (
-	ReasonCompleted = "Completed"
-	ReasonError     = "Error"
-	ReasonOOMKilled = "OOMKilled"
-	// ReasonShimDied is reported for a task whose shim disappeared: its exit
-	// code is unknown.
-	ReasonShimDied = "ShimDied"
+	"github.com/outpost-edge/outpost/runtime/runtimeapi"
 )
-
-// Exit is how a container ended.
-type Exit struct {
-	Code     int32
-	Reason   string
-	ExitedAt time.Time
-}
 
 // killWait bounds waiting for a task to die after SIGKILL.
 const killWait = 10 * time.Second
@@ -34,21 +19,21 @@ const killWait = 10 * time.Second
 // to every process of the container after grace. It deletes the task (not
 // the container) and returns how it ended. Stopping a container with no
 // task returns a zero Exit and no error.
-func (r *Runtime) StopContainer(ctx context.Context, id string, grace time.Duration) (Exit, error) {
+func (r *Runtime) StopContainer(ctx context.Context, id string, grace time.Duration) (runtimeapi.Exit, error) {
 	ctx = r.ctx(ctx)
 	cont, err := r.client.LoadContainer(ctx, id)
 	if errdefs.IsNotFound(err) {
-		return Exit{}, nil
+		return runtimeapi.Exit{}, nil
 	}
 	if err != nil {
-		return Exit{}, err
+		return runtimeapi.Exit{}, err
 	}
 	// The task is loaded without IO: the log plumbing is this process's
 	// (r.ios) and is released once the task is deleted.
 	task, err := cont.Task(ctx, nil)
 	if errdefs.IsNotFound(err) {
 		r.releaseIO(id)
-		return Exit{}, nil
+		return runtimeapi.Exit{}, nil
 	}
 	if err != nil {
 		return r.forceDeleteTask(ctx, id, err)
@@ -77,13 +62,13 @@ func (r *Runtime) StopContainer(ctx context.Context, id string, grace time.Durat
 			select {
 			case <-exitCh:
 			case <-time.After(killWait):
-				return Exit{}, fmt.Errorf("container %s did not die %v after SIGKILL", id, killWait)
+				return runtimeapi.Exit{}, fmt.Errorf("container %s did not die %v after SIGKILL", id, killWait)
 			case <-ctx.Done():
-				return Exit{}, ctx.Err()
+				return runtimeapi.Exit{}, ctx.Err()
 			}
 		case <-ctx.Done():
 			timer.Stop()
-			return Exit{}, ctx.Err()
+			return runtimeapi.Exit{}, ctx.Err()
 		}
 	}
 	var delOpts []client.ProcessDeleteOpts
@@ -95,29 +80,29 @@ func (r *Runtime) StopContainer(ctx context.Context, id string, grace time.Durat
 	r.waitIO(id)
 	st, err := task.Delete(ctx, delOpts...)
 	if err != nil && !errdefs.IsNotFound(err) {
-		return Exit{}, fmt.Errorf("delete task %s: %w", id, err)
+		return runtimeapi.Exit{}, fmt.Errorf("delete task %s: %w", id, err)
 	}
 	r.releaseIO(id)
 	if st == nil {
-		return Exit{Reason: ReasonError}, nil
+		return runtimeapi.Exit{Reason: runtimeapi.ReasonError}, nil
 	}
 	return r.exitOf(id, int32(st.ExitCode()), st.ExitTime()), nil
 }
 
 // forceDeleteTask removes a task containerd can no longer talk to (its shim
 // died): the container's processes are gone with it, the exit is unknown.
-func (r *Runtime) forceDeleteTask(ctx context.Context, id string, cause error) (Exit, error) {
+func (r *Runtime) forceDeleteTask(ctx context.Context, id string, cause error) (runtimeapi.Exit, error) {
 	r.log.Warn().Err(cause).Str("container", id).Msg("task unreachable, removing it")
 	_, err := r.client.TaskService().Delete(ctx, deleteRequest(id))
 	r.releaseIO(id)
 	if err != nil && !errdefs.IsNotFound(err) {
-		return Exit{}, fmt.Errorf("delete task %s after %v: %w", id, cause, err)
+		return runtimeapi.Exit{}, fmt.Errorf("delete task %s after %v: %w", id, cause, err)
 	}
-	return Exit{Code: 255, Reason: ReasonShimDied, ExitedAt: time.Now()}, nil
+	return runtimeapi.Exit{Code: 255, Reason: runtimeapi.ReasonShimDied, ExitedAt: time.Now()}, nil
 }
 
 // exitOf is peekExit that also consumes the container's OOM mark.
-func (r *Runtime) exitOf(id string, code int32, at time.Time) Exit {
+func (r *Runtime) exitOf(id string, code int32, at time.Time) runtimeapi.Exit {
 	e := r.peekExit(id, code, at)
 	r.mu.Lock()
 	delete(r.oom, id)

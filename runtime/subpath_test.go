@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/outpost-edge/outpost/runtime"
 	"github.com/outpost-edge/outpost/runtime/containerspec"
+	"github.com/outpost-edge/outpost/runtime/runtimeapi"
 	"github.com/outpost-edge/outpost/runtime/safepath"
 )
 
@@ -53,12 +53,12 @@ func TestSubPathRace(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := pod(t, subPathPod(outside))
-	ref := runtime.PodRef{Source: "static", Name: p.Metadata.Name, UID: newUID()}
+	ref := runtimeapi.PodRef{Source: "static", Name: p.Metadata.Name, UID: newUID()}
 	sb, err := e.rt.EnsureSandbox(ctx, p, ref)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.rt.StartContainer(ctx, runtime.StartRequest{Pod: p, Ref: ref, Sandbox: sb, Container: &p.Spec.Containers[0]}); err != nil {
+	if _, err := e.rt.StartContainer(ctx, runtimeapi.StartRequest{Pod: p, Ref: ref, Sandbox: sb, Container: &p.Spec.Containers[0]}); err != nil {
 		t.Fatal(err)
 	}
 	const attempts = 60
@@ -70,7 +70,7 @@ func TestSubPathRace(t *testing.T) {
 	// host directory, which is never removed.
 	var mounted, bound, refused, other int
 	for i := range attempts {
-		s, err := e.rt.StartContainer(ctx, runtime.StartRequest{Pod: p, Ref: ref, Sandbox: sb, Container: &p.Spec.Containers[1], Attempt: i})
+		s, err := e.rt.StartContainer(ctx, runtimeapi.StartRequest{Pod: p, Ref: ref, Sandbox: sb, Container: &p.Spec.Containers[1], Attempt: i})
 		switch {
 		case errors.Is(err, containerspec.ErrForbidden):
 			refused++
@@ -135,7 +135,7 @@ spec:
 `
 	}
 	p := pod(t, doc("x"))
-	ref := runtime.PodRef{Source: "static", Name: p.Metadata.Name, UID: newUID()}
+	ref := runtimeapi.PodRef{Source: "static", Name: p.Metadata.Name, UID: newUID()}
 	sb, err := e.rt.EnsureSandbox(ctx, p, ref)
 	if err != nil {
 		t.Fatal(err)
@@ -151,7 +151,7 @@ spec:
 	}
 	for i, sub := range []string{"root", "root/etc", "outside", "up", "up/volumes", "deep", "loop", "in", "in/in-a"} {
 		p := pod(t, doc(sub))
-		s, err := e.rt.StartContainer(ctx, runtime.StartRequest{Pod: p, Ref: ref, Sandbox: sb, Container: &p.Spec.Containers[0], Attempt: i})
+		s, err := e.rt.StartContainer(ctx, runtimeapi.StartRequest{Pod: p, Ref: ref, Sandbox: sb, Container: &p.Spec.Containers[0], Attempt: i})
 		if strings.HasPrefix(sub, "in") {
 			if err != nil {
 				t.Errorf("subPath %s (inside the volume): %v", sub, err)

@@ -8,7 +8,7 @@ import (
 	"net/netip"
 
 	"github.com/outpost-edge/outpost/api"
-	"github.com/outpost-edge/outpost/runtime"
+	"github.com/outpost-edge/outpost/runtime/runtimeapi"
 	"github.com/outpost-edge/outpost/store"
 )
 
@@ -25,8 +25,8 @@ type Backend interface {
 	OutboxStats(ctx context.Context) (store.OutboxStats, error)
 	LinkState(ctx context.Context) (LinkState, error)
 	// Containers lists the containers the runtime runs for pods.
-	Containers(ctx context.Context) ([]runtime.Observed, error)
-	Exec(ctx context.Context, containerID string, req runtime.ExecRequest) (int, error)
+	Containers(ctx context.Context) ([]runtimeapi.Observed, error)
+	Exec(ctx context.Context, containerID string, req runtimeapi.ExecRequest) (int, error)
 	// ApplyStatic validates manifest bytes and makes them part of the static
 	// source; an invalid manifest fails with an error wrapping api.ErrInvalid.
 	ApplyStatic(ctx context.Context, data []byte) (ApplySummary, error)
@@ -37,8 +37,8 @@ type Backend interface {
 
 // Containers is what StoreBackend needs from the runtime.
 type Containers interface {
-	List(ctx context.Context) ([]runtime.Observed, error)
-	Exec(ctx context.Context, id string, req runtime.ExecRequest) (int, error)
+	List(ctx context.Context) ([]runtimeapi.Observed, error)
+	Exec(ctx context.Context, id string, req runtimeapi.ExecRequest) (int, error)
 }
 
 // StaticSource changes the static source; ManifestDir implements it.
@@ -109,14 +109,14 @@ func (b *StoreBackend) LinkState(ctx context.Context) (LinkState, error) {
 
 var errNoRuntime = fmt.Errorf("%w: the container runtime is not running", ErrUnavailable)
 
-func (b *StoreBackend) Containers(ctx context.Context) ([]runtime.Observed, error) {
+func (b *StoreBackend) Containers(ctx context.Context) ([]runtimeapi.Observed, error) {
 	if b.Runtime == nil {
 		return nil, errNoRuntime
 	}
 	return b.Runtime.List(ctx)
 }
 
-func (b *StoreBackend) Exec(ctx context.Context, containerID string, req runtime.ExecRequest) (int, error) {
+func (b *StoreBackend) Exec(ctx context.Context, containerID string, req runtimeapi.ExecRequest) (int, error) {
 	if b.Runtime == nil {
 		return -1, errNoRuntime
 	}

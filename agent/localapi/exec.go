@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/outpost-edge/outpost/runtime"
+	"github.com/outpost-edge/outpost/runtime/runtimeapi"
 )
 
 // podExec runs a command in a pod's running container over an upgraded
@@ -59,7 +59,7 @@ func (s *Server) podExec(w http.ResponseWriter, r *http.Request) {
 	}
 	log := s.log.With().Str("pod", r.PathValue("name")).Str("container", id).Logger()
 	log.Info().Strs("command", cmd).Bool("tty", tty).Msg("exec started")
-	code, err := s.runExec(r.Context(), conn, brw.Reader, id, runtime.ExecRequest{Cmd: cmd, TTY: tty}, stdin)
+	code, err := s.runExec(r.Context(), conn, brw.Reader, id, runtimeapi.ExecRequest{Cmd: cmd, TTY: tty}, stdin)
 	if err != nil {
 		log.Info().Err(err).Msg("exec ended")
 	} else {
@@ -69,7 +69,7 @@ func (s *Server) podExec(w http.ResponseWriter, r *http.Request) {
 
 // runExec runs one session on a hijacked connection: frames from the client
 // feed stdin, output goes back as frames, and the exit frame comes last.
-func (s *Server) runExec(ctx context.Context, conn net.Conn, in *bufio.Reader, id string, req runtime.ExecRequest, stdin bool) (int, error) {
+func (s *Server) runExec(ctx context.Context, conn net.Conn, in *bufio.Reader, id string, req runtimeapi.ExecRequest, stdin bool) (int, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	fr := NewFramer(conn)
@@ -146,7 +146,7 @@ func (s *Server) execTarget(ctx context.Context, pod, container string) (string,
 	}
 	best := -1
 	for i, o := range obs {
-		if o.Ref.UID != p.UID || o.Container != container || o.Init || o.State != runtime.StateRunning {
+		if o.Ref.UID != p.UID || o.Container != container || o.Init || o.State != runtimeapi.StateRunning {
 			continue
 		}
 		if best < 0 || o.Attempt > obs[best].Attempt {

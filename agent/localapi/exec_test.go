@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/outpost-edge/outpost/runtime"
+	"github.com/outpost-edge/outpost/runtime/runtimeapi"
 	"github.com/outpost-edge/outpost/store"
 )
 
@@ -85,14 +85,14 @@ func dialExec(t *testing.T, socket, pod string, q url.Values) (net.Conn, *bufio.
 func TestExecRoundTrip(t *testing.T) {
 	e := newEnv(t)
 	uid := seed(t, e.store, store.SourceStatic, 1, webPod)["web"]
-	ref := runtime.PodRef{Source: "static", Name: "web", UID: uid}
-	e.rt.obs = []runtime.Observed{
-		{ID: "old", Ref: ref, Container: "nginx", Attempt: 0, State: runtime.StateExited},
-		{ID: "cur", Ref: ref, Container: "nginx", Attempt: 1, State: runtime.StateRunning},
+	ref := runtimeapi.PodRef{Source: "static", Name: "web", UID: uid}
+	e.rt.obs = []runtimeapi.Observed{
+		{ID: "old", Ref: ref, Container: "nginx", Attempt: 0, State: runtimeapi.StateExited},
+		{ID: "cur", Ref: ref, Container: "nginx", Attempt: 1, State: runtimeapi.StateRunning},
 	}
 	var gotID string
-	var gotReq runtime.ExecRequest
-	e.rt.exec = func(ctx context.Context, id string, req runtime.ExecRequest) (int, error) {
+	var gotReq runtimeapi.ExecRequest
+	e.rt.exec = func(ctx context.Context, id string, req runtimeapi.ExecRequest) (int, error) {
 		gotID, gotReq = id, req
 		in, err := io.ReadAll(req.Stdin)
 		if err != nil {
@@ -138,9 +138,9 @@ func TestExecRoundTrip(t *testing.T) {
 func TestExecClientGone(t *testing.T) {
 	e := newEnv(t)
 	uid := seed(t, e.store, store.SourceStatic, 1, webPod)["web"]
-	e.rt.obs = []runtime.Observed{{ID: "c1", Ref: runtime.PodRef{UID: uid}, Container: "nginx", State: runtime.StateRunning}}
+	e.rt.obs = []runtimeapi.Observed{{ID: "c1", Ref: runtimeapi.PodRef{UID: uid}, Container: "nginx", State: runtimeapi.StateRunning}}
 	started, ended := make(chan struct{}), make(chan error, 1)
-	e.rt.exec = func(ctx context.Context, id string, req runtime.ExecRequest) (int, error) {
+	e.rt.exec = func(ctx context.Context, id string, req runtimeapi.ExecRequest) (int, error) {
 		close(started)
 		<-ctx.Done()
 		ended <- ctx.Err()
@@ -163,7 +163,7 @@ func TestExecTargetErrors(t *testing.T) {
 	e := newEnv(t)
 	uid := seed(t, e.store, store.SourceStatic, 1, webPod+"---\n"+strings.ReplaceAll(webPod, "name: web", "name: two")+
 		"  - name: side\n    image: busybox\n")
-	e.rt.obs = []runtime.Observed{{ID: "x", Ref: runtime.PodRef{UID: uid["web"]}, Container: "nginx", State: runtime.StateExited}}
+	e.rt.obs = []runtimeapi.Observed{{ID: "x", Ref: runtimeapi.PodRef{UID: uid["web"]}, Container: "nginx", State: runtimeapi.StateExited}}
 	tests := []struct {
 		pod, container string
 		code           int

@@ -13,7 +13,7 @@ import (
 	"testing"
 
 	"github.com/outpost-edge/outpost/api"
-	"github.com/outpost-edge/outpost/runtime"
+	"github.com/outpost-edge/outpost/runtime/runtimeapi"
 	"github.com/outpost-edge/outpost/store"
 )
 
@@ -21,17 +21,17 @@ import (
 // the API's own logic.
 type fakeRuntime struct {
 	mu   sync.Mutex
-	obs  []runtime.Observed
-	exec func(ctx context.Context, id string, req runtime.ExecRequest) (int, error)
+	obs  []runtimeapi.Observed
+	exec func(ctx context.Context, id string, req runtimeapi.ExecRequest) (int, error)
 }
 
-func (f *fakeRuntime) List(context.Context) ([]runtime.Observed, error) {
+func (f *fakeRuntime) List(context.Context) ([]runtimeapi.Observed, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]runtime.Observed(nil), f.obs...), nil
+	return append([]runtimeapi.Observed(nil), f.obs...), nil
 }
 
-func (f *fakeRuntime) Exec(ctx context.Context, id string, req runtime.ExecRequest) (int, error) {
+func (f *fakeRuntime) Exec(ctx context.Context, id string, req runtimeapi.ExecRequest) (int, error) {
 	if f.exec == nil {
 		return -1, errors.New("no exec")
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/outpost-edge/outpost/internal/testenv"
 	"github.com/outpost-edge/outpost/runtime"
 	"github.com/outpost-edge/outpost/runtime/containerspec"
+	"github.com/outpost-edge/outpost/runtime/runtimeapi"
 	"github.com/outpost-edge/outpost/runtime/testimage"
 )
 
@@ -47,7 +48,7 @@ func startContainer(t *testing.T, command string) (*runtime.Runtime, string) {
 	if err != nil {
 		t.Fatalf("runtime.New: %v", err)
 	}
-	ref := runtime.PodRef{Source: "static", Name: "probed", UID: strconv.FormatInt(time.Now().UnixNano(), 16)}
+	ref := runtimeapi.PodRef{Source: "static", Name: "probed", UID: strconv.FormatInt(time.Now().UnixNano(), 16)}
 	t.Cleanup(func() {
 		ctx := context.Background()
 		obs, err := rt.List(ctx)
@@ -89,7 +90,7 @@ spec:
 	if err != nil {
 		t.Fatalf("sandbox: %v", err)
 	}
-	s, err := rt.StartContainer(ctx, runtime.StartRequest{Pod: p, Ref: ref, Sandbox: sb, Container: &p.Spec.Containers[0]})
+	s, err := rt.StartContainer(ctx, runtimeapi.StartRequest{Pod: p, Ref: ref, Sandbox: sb, Container: &p.Spec.Containers[0]})
 	if err != nil {
 		t.Fatalf("start: %v", err)
 	}
@@ -168,7 +169,7 @@ func TestExecProbe(t *testing.T) {
 		if len(results) != 0 {
 			t.Fatalf("healthy container reported %+v", <-results)
 		}
-		if code, err := rt.Exec(context.Background(), id, runtime.ExecRequest{Cmd: []string{"rm", "/tmp/healthy"}}); code != 0 || err != nil {
+		if code, err := rt.Exec(context.Background(), id, runtimeapi.ExecRequest{Cmd: []string{"rm", "/tmp/healthy"}}); code != 0 || err != nil {
 			t.Fatalf("rm = %d, %v", code, err)
 		}
 		for i := 1; i <= 3; i++ {

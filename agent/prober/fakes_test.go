@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/outpost-edge/outpost/internal/clock"
-	"github.com/outpost-edge/outpost/runtime"
+	"github.com/outpost-edge/outpost/runtime/runtimeapi"
 )
 
 func newFakeClock() *clock.Fake { return clock.NewFake(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)) }
@@ -53,7 +53,7 @@ func newFakeExecer(clk *clock.Fake, scripts map[string][]execReply) *fakeExecer 
 	return &fakeExecer{clock: clk, scripts: scripts, calls: make(chan execCall, 1000)}
 }
 
-func (f *fakeExecer) Exec(ctx context.Context, id string, req runtime.ExecRequest) (int, error) {
+func (f *fakeExecer) Exec(ctx context.Context, id string, req runtimeapi.ExecRequest) (int, error) {
 	name := req.Cmd[0]
 	f.mu.Lock()
 	var r execReply

@@ -13,7 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/outpost-edge/outpost/api"
-	"github.com/outpost-edge/outpost/runtime"
+	"github.com/outpost-edge/outpost/runtime/runtimeapi"
 )
 
 // ErrInvalid marks a probe that cannot be attempted as written: no handler,
@@ -24,7 +24,7 @@ var ErrInvalid = errors.New("invalid probe")
 // when ctx ends first it kills the command and returns ctx's error.
 // *runtime.Runtime satisfies it.
 type Execer interface {
-	Exec(ctx context.Context, containerID string, req runtime.ExecRequest) (int, error)
+	Exec(ctx context.Context, containerID string, req runtimeapi.ExecRequest) (int, error)
 }
 
 // Target is the container a probe checks.
@@ -95,7 +95,7 @@ func probeExec(ctx context.Context, a *api.ExecAction, t Target) (bool, string, 
 		return false, "", fmt.Errorf("%w: exec probe without an Execer", ErrInvalid)
 	}
 	out := &capped{max: maxOutput}
-	code, err := t.Execer.Exec(ctx, t.ContainerID, runtime.ExecRequest{Cmd: a.Command, Stdout: out, Stderr: out})
+	code, err := t.Execer.Exec(ctx, t.ContainerID, runtimeapi.ExecRequest{Cmd: a.Command, Stdout: out, Stderr: out})
 	if err != nil {
 		if ctx.Err() != nil {
 			// A timeout is a failure (kubelet's ExecProbeTimeout); the

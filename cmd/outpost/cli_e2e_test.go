@@ -15,19 +15,19 @@ import (
 
 	"github.com/outpost-edge/outpost/agent/localapi"
 	"github.com/outpost-edge/outpost/api"
-	"github.com/outpost-edge/outpost/runtime"
 	"github.com/outpost-edge/outpost/runtime/logs"
 	"github.com/outpost-edge/outpost/runtime/podfiles"
+	"github.com/outpost-edge/outpost/runtime/runtimeapi"
 	"github.com/outpost-edge/outpost/store"
 )
 
 // cliRuntime stands in for the runtime's List and Exec: exec echoes stdin
 // and exits with the code named by its last argument.
-type cliRuntime struct{ obs []runtime.Observed }
+type cliRuntime struct{ obs []runtimeapi.Observed }
 
-func (r *cliRuntime) List(context.Context) ([]runtime.Observed, error) { return r.obs, nil }
+func (r *cliRuntime) List(context.Context) ([]runtimeapi.Observed, error) { return r.obs, nil }
 
-func (r *cliRuntime) Exec(_ context.Context, _ string, req runtime.ExecRequest) (int, error) {
+func (r *cliRuntime) Exec(_ context.Context, _ string, req runtimeapi.ExecRequest) (int, error) {
 	if req.Stdin != nil {
 		io.Copy(req.Stdout, req.Stdin)
 	}
@@ -123,7 +123,7 @@ func TestCLIEndToEnd(t *testing.T) {
 	st.PutPodStatus(ctx, api.PodStatus{Source: "static", Name: "web", UID: uid, Phase: api.PodRunning, PodIP: "10.42.0.9", StartTime: &started,
 		ContainerStatuses: []api.ContainerStatus{{Name: "nginx", Ready: true, State: api.ContainerState{Running: &api.ContainerStateRunning{StartedAt: started}}}}})
 	st.RecordEvent(ctx, api.Event{Type: api.EventNormal, Reason: "Started", Message: "started container nginx", Object: "pod/web", Time: started})
-	rt.obs = []runtime.Observed{{ID: "c1", Ref: runtime.PodRef{Source: "static", Name: "web", UID: uid}, Container: "nginx", State: runtime.StateRunning}}
+	rt.obs = []runtimeapi.Observed{{ID: "c1", Ref: runtimeapi.PodRef{Source: "static", Name: "web", UID: uid}, Container: "nginx", State: runtimeapi.StateRunning}}
 	logPath := podfiles.Dir(filepath.Join(dir, "pods", uid)).ContainerLog("nginx", 0)
 	writeLog(t, logPath, "line one", "line two")
 

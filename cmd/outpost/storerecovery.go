@@ -9,7 +9,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/outpost-edge/outpost/api"
-	"github.com/outpost-edge/outpost/runtime"
+	"github.com/outpost-edge/outpost/runtime/runtimeapi"
 	"github.com/outpost-edge/outpost/store"
 )
 
@@ -18,7 +18,7 @@ const ReasonStoreCorrupted = "StoreCorrupted"
 
 // lister is what rebuilding needs from the runtime.
 type lister interface {
-	List(ctx context.Context) ([]runtime.Observed, error)
+	List(ctx context.Context) ([]runtimeapi.Observed, error)
 }
 
 // rebuildStore runs after Open moved a corrupt state file aside: it reports

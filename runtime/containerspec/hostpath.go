@@ -9,13 +9,14 @@ import (
 	"strings"
 
 	"github.com/outpost-edge/outpost/api"
+	"github.com/outpost-edge/outpost/runtime/runtimeapi"
 	"github.com/outpost-edge/outpost/runtime/safepath"
 )
 
 // ErrHostPathType is wrapped when a hostPath volume is not of its type
 // (Directory, File, Socket, ...) and cannot be made so (DirectoryOrCreate,
-// FileOrCreate).
-var ErrHostPathType = errors.New("hostPath type check failed")
+// FileOrCreate): the container waits with CreateContainerConfigError.
+var ErrHostPathType = runtimeapi.NewWaitingError("CreateContainerConfigError", "hostPath type check failed")
 
 // A Bind is a volume source a pod can influence, a hostPath or a subPath:
 // Open resolves it without letting a link lead out of its root, and the

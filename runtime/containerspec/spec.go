@@ -1,7 +1,6 @@
 package containerspec
 
 import (
-	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -13,11 +12,14 @@ import (
 	"github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/outpost-edge/outpost/api"
+	"github.com/outpost-edge/outpost/runtime/runtimeapi"
 )
 
 // ErrForbidden is wrapped when a spec asks for something the node's policy
-// does not allow (privileged, a hostPath outside the allowed prefixes).
-var ErrForbidden = errors.New("forbidden by node policy")
+// does not allow (privileged, a hostPath outside the allowed prefixes): the
+// container waits with CreateContainerConfigError, as kubelet says of a
+// spec that cannot run as written.
+var ErrForbidden = runtimeapi.NewWaitingError("CreateContainerConfigError", "forbidden by node policy")
 
 // Policy is what the node's configuration allows.
 type Policy struct {

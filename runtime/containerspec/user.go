@@ -2,7 +2,6 @@ package containerspec
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -13,12 +12,13 @@ import (
 	"github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/outpost-edge/outpost/api"
+	"github.com/outpost-edge/outpost/runtime/runtimeapi"
 )
 
 // ErrRunAsNonRoot is wrapped when a container sets runAsNonRoot and would run
 // as root, or as an image user whose uid cannot be verified. Kubelet refuses
 // such a container too (CreateContainerConfigError), with the same words.
-var ErrRunAsNonRoot = errors.New("container has runAsNonRoot")
+var ErrRunAsNonRoot = runtimeapi.NewWaitingError("CreateContainerConfigError", "container has runAsNonRoot")
 
 // userOpts sets the process user: runAsUser, else the image's USER (a name
 // is resolved in the image's /etc/passwd when the spec is generated), else

@@ -10,20 +10,23 @@ import (
 	"github.com/containerd/containerd/v2/core/remotes/docker"
 	remoteerrors "github.com/containerd/containerd/v2/core/remotes/errors"
 	"github.com/containerd/errdefs"
+
+	"github.com/outpost-edge/outpost/runtime/runtimeapi"
 )
 
 // The kinds of image errors a container status reports. Every error Ensure
-// returns wraps exactly one of them; Reason names it.
+// returns wraps exactly one of them; Reason names it, and so does
+// runtimeapi.WaitingReason for the agent.
 var (
 	// ErrImagePull: the pull failed (after retries, for transient errors).
-	ErrImagePull = errors.New("image pull failed")
+	ErrImagePull = runtimeapi.NewWaitingError("ErrImagePull", "image pull failed")
 	// ErrImagePullBackOff: a recent pull of the image failed and the
 	// back-off has not expired; no pull was tried.
-	ErrImagePullBackOff = errors.New("back-off pulling image")
+	ErrImagePullBackOff = runtimeapi.NewWaitingError("ImagePullBackOff", "back-off pulling image")
 	// ErrImageNeverPull: the policy is Never and the image is not present.
-	ErrImageNeverPull = errors.New("image not present with pull policy Never")
+	ErrImageNeverPull = runtimeapi.NewWaitingError("ErrImageNeverPull", "image not present with pull policy Never")
 	// ErrInvalidImageName: the reference does not parse.
-	ErrInvalidImageName = errors.New("invalid image name")
+	ErrInvalidImageName = runtimeapi.NewWaitingError("InvalidImageName", "invalid image name")
 	// ErrInvalidConfig: a RegistryConfig or pull policy is unusable.
 	ErrInvalidConfig = errors.New("invalid image config")
 )
@@ -32,17 +35,10 @@ var (
 // "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName"), or "" for
 // an error of none of those kinds.
 func Reason(err error) string {
-	switch {
-	case err == nil:
-		return ""
-	case errors.Is(err, ErrImagePullBackOff):
-		return "ImagePullBackOff"
-	case errors.Is(err, ErrImageNeverPull):
-		return "ErrImageNeverPull"
-	case errors.Is(err, ErrInvalidImageName):
-		return "InvalidImageName"
-	case errors.Is(err, ErrImagePull):
-		return "ErrImagePull"
+	for _, kind := range []error{ErrImagePullBackOff, ErrImageNeverPull, ErrInvalidImageName, ErrImagePull} {
+		if errors.Is(err, kind) {
+			return runtimeapi.WaitingReason(kind)
+		}
 	}
 	return ""
 }
