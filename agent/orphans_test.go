@@ -53,6 +53,9 @@ spec:
 // it too, keeping its logs.
 func TestDrainRemovesSandboxWithoutContainers(t *testing.T) {
 	h := newHarness(t)
+	// A drain runs with the agent stopped; the running one would remove
+	// the sandbox as an orphan at its start, not keeping its logs.
+	h.stop()
 	h.rt.mu.Lock()
 	h.rt.extraSandboxes = []string{"never-started"}
 	h.rt.mu.Unlock()
