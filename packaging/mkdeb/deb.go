@@ -39,10 +39,11 @@ const (
 )
 
 // build stages p under a temporary directory and runs dpkg-deb on it,
-// writing outDir/<name>_<version>_<arch>.deb. Owners are root
+// writing outDir/<name>_<version>_<arch>.deb compressed with compress (xz
+// for releases; tests take the faster gzip). Owners are root
 // (--root-owner-group); modes and times come from p and date, so the same
 // inputs give the same package.
-func build(p pkg, outDir string, date time.Time) (string, error) {
+func build(p pkg, outDir, compress string, date time.Time) (string, error) {
 	stage, err := os.MkdirTemp("", "mkdeb-")
 	if err != nil {
 		return "", err
@@ -123,7 +124,7 @@ func build(p pkg, outDir string, date time.Time) (string, error) {
 	}
 
 	out := filepath.Join(outDir, fmt.Sprintf("%s_%s_%s.deb", p.name, p.version, p.arch))
-	cmd := exec.Command("dpkg-deb", "--root-owner-group", "-Zxz", "--build", stage, out)
+	cmd := exec.Command("dpkg-deb", "--root-owner-group", "-Z"+compress, "--build", stage, out)
 	cmd.Env = append(os.Environ(), fmt.Sprintf("SOURCE_DATE_EPOCH=%d", date.Unix()))
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("dpkg-deb %s: %w: %s", p.name, err, bytes.TrimSpace(msg))

@@ -29,10 +29,11 @@ type options struct {
 	root     string    // the source tree
 	dist     string    // where the binaries are and the packages go
 	date     time.Time // of the changelog entry and every file
+	compress string    // dpkg-deb -Z
 }
 
 func main() {
-	var o options
+	o := options{compress: "xz"}
 	arches := flag.String("arch", "amd64,arm64,armhf", "Debian architectures to package, comma-separated")
 	flag.StringVar(&o.describe, "version", "", "the version as `git describe --tags --always --dirty` prints it (required)")
 	flag.StringVar(&o.root, "root", ".", "the source tree")
@@ -113,7 +114,7 @@ func (o options) buildArch(arch string) ([]string, error) {
 	ctl := o.ctlPkg(version, arch, filepath.Join(o.dist, "outpostctl-"+cross))
 	var outs []string
 	for _, p := range []pkg{agent, ctl} {
-		out, err := build(p, o.dist, o.date)
+		out, err := build(p, o.dist, o.compress, o.date)
 		if err != nil {
 			return nil, err
 		}
