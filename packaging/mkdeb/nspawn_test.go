@@ -136,6 +136,13 @@ func bootContainer(t *testing.T, tarball string) *container {
 		for _, g := range cgroups {
 			removeCgroup(g)
 		}
+		// The cgroups of pods the container still ran (a failed test).
+		pods, _ := os.ReadDir(filepath.Join(root, "var/lib/outpost/pods"))
+		for _, p := range pods {
+			for _, ctl := range controllers {
+				removeCgroup(filepath.Join("/sys/fs/cgroup", ctl, "outpost", "pod"+p.Name()))
+			}
+		}
 		if t.Failed() {
 			t.Logf("container console:\n%s", console.String())
 		}
