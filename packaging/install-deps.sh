@@ -19,6 +19,8 @@ docker-registry
 containerd
 kmod
 qemu-system-x86
+mmdebstrap
+systemd-container
 "
 
 missing=""

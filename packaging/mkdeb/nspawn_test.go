@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -98,29 +99,18 @@ type container struct {
 // killed, with everything it started, at the end of the test.
 func bootContainer(t *testing.T, tarball string) *container {
 	t.Helper()
-	nspawn := testenv.RequireBinary(t, "systemd-nspawn", "systemd-container")
-	root := filepath.Join(t.TempDir(), "root")
-	if err := os.Mkdir(root, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("tar", "-C", root, "-xf", tarball).CombinedOutput(); err != nil {
-		t.Fatalf("unpack the root: %v\n%s", err, out)
-	}
-	name := fmt.Sprintf("outpost-pkgtest-%d", os.Getpid())
-	cgroups := ownCgroups(t, name)
+	root := unpackRoot(t, tarball)
 	controllers := v1Controllers()
-	script := `for g in "$@"; do echo $$ > "$g/cgroup.procs" || exit 1; done; exec ` + nspawn +
-		` -q -b -D ` + root + ` -M ` + name + ` --register=no --keep-unit --private-network` +
+	args := []string{"-b",
 		// runc gives each container a session keyring, which nspawn's
 		// default seccomp filter refuses.
-		` --system-call-filter=@keyring`
+		"--system-call-filter=@keyring"}
 	for _, ctl := range controllers {
-		script += " --bind=/sys/fs/cgroup/" + ctl + ":/run/host-cgroup/" + ctl
+		args = append(args, "--bind=/sys/fs/cgroup/"+ctl+":/run/host-cgroup/"+ctl)
 	}
-	cmd := exec.Command("sh", append([]string{"-c", script, "sh"}, cgroups...)...)
+	cmd, cgroups := nspawnCmd(t, root, args...)
 	var console testenv.Buffer
 	cmd.Stdout, cmd.Stderr = &console, &console
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -201,6 +191,34 @@ func v1Controllers() []string {
 		}
 	}
 	return out
+}
+
+func unpackRoot(t *testing.T, tarball string) string {
+	t.Helper()
+	root := filepath.Join(t.TempDir(), "root")
+	if err := os.Mkdir(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("tar", "-C", root, "-xf", tarball).CombinedOutput(); err != nil {
+		t.Fatalf("unpack the root: %v\n%s", err, out)
+	}
+	return root
+}
+
+var containers atomic.Int32
+
+// nspawnCmd is systemd-nspawn on root with its own network, started in
+// cgroups of its own (which the caller removes once it ended).
+func nspawnCmd(t *testing.T, root string, args ...string) (*exec.Cmd, []string) {
+	t.Helper()
+	nspawn := testenv.RequireBinary(t, "systemd-nspawn", "systemd-container")
+	name := fmt.Sprintf("outpost-pkgtest-%d-%d", os.Getpid(), containers.Add(1))
+	cgroups := ownCgroups(t, name)
+	script := `for g in "$@"; do echo $$ > "$g/cgroup.procs" || exit 1; done; exec ` + nspawn +
+		` -q -D ` + root + ` -M ` + name + ` --register=no --keep-unit --private-network ` + strings.Join(args, " ")
+	cmd := exec.Command("sh", append([]string{"-c", script, "sh"}, cgroups...)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return cmd, cgroups
 }
 
 // ownCgroups makes a cgroup named name below this process's own in the

@@ -244,3 +244,48 @@ func copyFile(src, dst string) error {
 	}
 	return os.WriteFile(dst, data, 0o644)
 }
+
+// TestPackageInstallWithoutSystemd installs, removes and purges the package
+// where systemd does not run (an image build, a chroot): postinst only
+// enables the unit, the agent starts at the first boot.
+func TestPackageInstallWithoutSystemd(t *testing.T) {
+	testenv.RequireRoot(t)
+	testenv.RequireBinary(t, "dpkg-deb", "dpkg")
+	arch, ok := map[string]string{"amd64": "amd64", "arm64": "arm64", "arm": "armhf"}[goruntime.GOARCH]
+	if !ok {
+		testenv.Skip(t, "no package for "+goruntime.GOARCH)
+	}
+	tarball := rootfsTarball(t)
+	debs := buildTestDebs(t, arch, "1.0.0")
+	root := unpackRoot(t, tarball)
+	if err := copyFile(debs[0], filepath.Join(root, "root", "outpost.deb")); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) {
+		t.Helper()
+		cmd, cgroups := nspawnCmd(t, root, append([]string{"--pipe"}, args...)...)
+		out, err := cmd.CombinedOutput()
+		for _, g := range cgroups {
+			removeCgroup(g)
+		}
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	exists := func(p string) bool { _, err := os.Lstat(filepath.Join(root, p)); return err == nil }
+
+	run("dpkg", "-i", "/root/outpost.deb")
+	if !exists("/etc/systemd/system/multi-user.target.wants/outpost.service") {
+		t.Error("the unit is not enabled")
+	}
+	if exists("/var/lib/outpost/state.db") {
+		t.Error("the agent ran during the installation")
+	}
+	run("dpkg", "-P", "outpost")
+	for _, f := range []string{"/usr/bin/outpost", "/etc/outpost/config.yaml", "/var/lib/outpost",
+		"/etc/systemd/system/multi-user.target.wants/outpost.service"} {
+		if exists(f) {
+			t.Errorf("%s is still there after purge", f)
+		}
+	}
+}
