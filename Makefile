@@ -15,8 +15,11 @@ BUILD    := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # The three device architectures: GOOS/GOARCH[/GOARM] -> dist/outpost-<name>.
 ARCHES   := amd64 arm64 armv7
+# cross also builds armv6 (GOARM=6: Raspberry Pi Zero and 1, whose Raspberry
+# Pi OS armhf userland is ARMv6); it has no package of its own.
+CROSS_ARCHES := $(ARCHES) armv6
 
-.PHONY: all build cross test run bench lint deps clean
+.PHONY: all build cross deb deb-lint test run bench lint deps clean
 
 all: build
 
@@ -33,7 +36,21 @@ cross:
 	GOOS=linux GOARCH=amd64 $(BUILD) -o dist/outpostctl-amd64 ./cmd/outpostctl
 	GOOS=linux GOARCH=arm64 $(BUILD) -o dist/outpostctl-arm64 ./cmd/outpostctl
 	GOOS=linux GOARCH=arm GOARM=7 $(BUILD) -o dist/outpostctl-armv7 ./cmd/outpostctl
-	$(GO) run ./packaging/checkstatic $(addprefix dist/outpost-,$(ARCHES)) $(addprefix dist/outpostctl-,$(ARCHES))
+	GOOS=linux GOARCH=arm GOARM=6 $(BUILD) -o dist/outpost-armv6 ./cmd/outpost
+	GOOS=linux GOARCH=arm GOARM=6 $(BUILD) -o dist/outpostctl-armv6 ./cmd/outpostctl
+	$(GO) run ./packaging/checkstatic $(addprefix dist/outpost-,$(CROSS_ARCHES)) $(addprefix dist/outpostctl-,$(CROSS_ARCHES))
+
+# deb packages the cross builds: dist/outpost_<version>_<arch>.deb and
+# dist/outpostctl_<version>_<arch>.deb for amd64, arm64 and armhf (armv7);
+# see packaging/mkdeb. deb-lint runs lintian on them (packaging/deb holds the
+# overrides, each with its reason).
+deb: cross
+	$(GO) run ./packaging/mkdeb -version '$(VERSION)' -dist dist
+
+deb-lint: deb
+	@command -v lintian >/dev/null || { echo "deb-lint: lintian is missing (apt-get install lintian)"; exit 1; }
+	v=$$($(GO) run ./packaging/mkdeb -version '$(VERSION)' -print-version) && \
+	lintian --fail-on error,warning --display-info dist/outpost_$${v}_*.deb dist/outpostctl_$${v}_*.deb
 
 deps:
 	@sh packaging/install-deps.sh

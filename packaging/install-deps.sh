@@ -20,6 +20,8 @@ containerd
 kmod
 qemu-system-x86
 dmsetup
+mmdebstrap
+systemd-container
 "
 
 missing=""
