@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/outpost-edge/outpost/api"
+	"github.com/outpost-edge/outpost/netrules"
 	"github.com/outpost-edge/outpost/store"
 )
 
@@ -121,8 +122,8 @@ func (s *Server) listServices(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var counts map[string]EndpointCount
-	if s.opts.Endpoints != nil {
-		counts = s.opts.Endpoints()
+	if s.opts.Rules != nil {
+		counts = endpointCounts(s.opts.Rules.Status())
 	}
 	out := ServiceList{Items: make([]ServiceInfo, 0, len(m.Services))}
 	for _, ds := range m.Services {
@@ -137,6 +138,21 @@ func (s *Server) listServices(w http.ResponseWriter, r *http.Request) {
 		out.Items = append(out.Items, info)
 	}
 	s.writeJSON(w, http.StatusOK, out)
+}
+
+// endpointCounts counts each routed service's ready and total endpoints:
+// those of its port that has the most.
+func endpointCounts(st netrules.Status) map[string]EndpointCount {
+	out := map[string]EndpointCount{}
+	for _, svc := range st.Services {
+		var c EndpointCount
+		for _, p := range svc.Ports {
+			c.Ready = max(c.Ready, p.Ready)
+			c.Total = max(c.Total, len(p.Endpoints))
+		}
+		out[svc.Name] = c
+	}
+	return out
 }
 
 func (s *Server) node(ctx context.Context) (NodeView, error) {

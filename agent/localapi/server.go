@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/outpost-edge/outpost/netrules"
 )
 
 // SocketName is the socket's file name in the data directory.
@@ -38,12 +40,16 @@ type Options struct {
 	Logger zerolog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
-	// NetRules dumps the programmed service rules as nft text; nil when
-	// service routing is off.
-	NetRules func(ctx context.Context) (string, error)
-	// Endpoints counts each routed service's endpoints; nil when service
-	// routing is off.
-	Endpoints func() map[string]EndpointCount
+	// Rules is the node's service routing (netrules); nil when it is off.
+	Rules Rules
+}
+
+// Rules is what the local API shows of the service routing.
+type Rules interface {
+	// Dump is the programmed table as nft text.
+	Dump(ctx context.Context) (string, error)
+	// Status is what the last sync programmed.
+	Status() netrules.Status
 }
 
 // Server serves the local API on a unix socket.
@@ -267,11 +273,11 @@ type NetRulesView struct {
 }
 
 func (s *Server) netRules(w http.ResponseWriter, r *http.Request) {
-	if s.opts.NetRules == nil {
+	if s.opts.Rules == nil {
 		s.fail(w, r, fmt.Errorf("%w: service routing is off (see the agent log)", ErrUnavailable))
 		return
 	}
-	text, err := s.opts.NetRules(r.Context())
+	text, err := s.opts.Rules.Dump(r.Context())
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -230,27 +230,14 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 	// Service routing; a kernel without the nftables features it needs is
 	// reported by name, and the pods run without service routing.
 	var rules agent.Rules
-	var dumpRules func(context.Context) (string, error)
-	var endpoints func() map[string]localapi.EndpointCount
+	var routing localapi.Rules
 	nrCfg := netrules.Config{PodCIDR: cfg.PodCIDR(), BridgeName: cfg.Net.Bridge, LocalhostNodePorts: cfg.Net.LocalhostNodePorts,
 		ServiceCIDR: serviceCIDR}
 	if nr, err := netrules.New(ctx, nrCfg, log); err != nil {
 		log.Error().Err(err).Msg("service routing is off")
 	} else {
 		defer nr.Close()
-		rules, dumpRules = nr, nr.Dump
-		endpoints = func() map[string]localapi.EndpointCount {
-			out := map[string]localapi.EndpointCount{}
-			for _, svc := range nr.Status().Services {
-				var c localapi.EndpointCount
-				for _, p := range svc.Ports {
-					c.Ready = max(c.Ready, p.Ready)
-					c.Total = max(c.Total, len(p.Endpoints))
-				}
-				out[svc.Name] = c
-			}
-			return out
-		}
+		rules, routing = nr, nr
 		if err := netrules.EnableForwarding(); err != nil {
 			log.Warn().Err(err).Msg("enabling IPv4 forwarding for pod traffic")
 		}
@@ -315,7 +302,7 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 		log.Info().Msg("no MQTT broker configured: running from local state only")
 	}
 	local := localapi.New(backend,
-		localapi.Options{Socket: socketPath, DataDir: cfg.DataDir, NodeName: cfg.NodeName, Started: began, Logger: log, NetRules: dumpRules, Endpoints: endpoints})
+		localapi.Options{Socket: socketPath, DataDir: cfg.DataDir, NodeName: cfg.NodeName, Started: began, Logger: log, Rules: routing})
 	go func() {
 		if err := local.Run(ctx); err != nil {
 			log.Error().Err(err).Msg("local API stopped")
