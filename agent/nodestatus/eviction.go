@@ -49,6 +49,10 @@ type Eviction struct {
 // EvictorConfig configures an Evictor.
 type EvictorConfig struct {
 	Usage UsageSource
+	// UnusedImages deletes the images no container uses and returns their
+	// names; under disk pressure it runs before any pod is evicted. Nil:
+	// images are not deleted here.
+	UnusedImages func(ctx context.Context) (deleted []string, err error)
 	// MaxPodGracePeriod caps soft evictions' grace (default DefaultMaxPodGracePeriod).
 	MaxPodGracePeriod time.Duration
 	Logger            zerolog.Logger
@@ -56,9 +60,10 @@ type EvictorConfig struct {
 
 // Evictor decides which pod to evict when thresholds are met.
 type Evictor struct {
-	usage    UsageSource
-	maxGrace time.Duration
-	log      zerolog.Logger
+	usage        UsageSource
+	unusedImages func(ctx context.Context) ([]string, error)
+	maxGrace     time.Duration
+	log          zerolog.Logger
 }
 
 // NewEvictor returns an Evictor; a nil Usage reads the host's cgroups.
@@ -69,7 +74,7 @@ func NewEvictor(cfg EvictorConfig) *Evictor {
 	if cfg.MaxPodGracePeriod <= 0 {
 		cfg.MaxPodGracePeriod = DefaultMaxPodGracePeriod
 	}
-	return &Evictor{usage: cfg.Usage, maxGrace: cfg.MaxPodGracePeriod,
+	return &Evictor{usage: cfg.Usage, unusedImages: cfg.UnusedImages, maxGrace: cfg.MaxPodGracePeriod,
 		log: cfg.Logger.With().Str("component", "eviction").Logger()}
 }
 
@@ -88,6 +93,7 @@ var signalOrder = map[Signal]int{
 // eviction freed before choosing another. Nothing is returned when no
 // threshold is met or every pod is critical.
 func (e *Evictor) Evaluate(ctx context.Context, met []ThresholdMet, pods []RunningPod) ([]Eviction, error) {
+	met = e.imagesFirst(ctx, met)
 	if len(met) == 0 || len(pods) == 0 {
 		return nil, nil
 	}

@@ -309,7 +309,11 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 		}
 	}()
 	evictor := nodestatus.NewEvictor(nodestatus.EvictorConfig{
-		Usage:  nodestatus.CgroupUsage{PodsDir: filepath.Join(cfg.DataDir, "pods"), Layers: rt},
+		Usage: nodestatus.CgroupUsage{PodsDir: filepath.Join(cfg.DataDir, "pods"), Layers: rt},
+		UnusedImages: func(ctx context.Context) ([]string, error) {
+			res, err := gc.CollectUnused(ctx)
+			return res.Deleted, err
+		},
 		Logger: log,
 	})
 	// The node status write every nodeStatusInterval is the watchdog's
@@ -329,8 +333,7 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 		for _, p := range ag.Admitted() {
 			running = append(running, nodestatus.RunningPod{UID: p.UID, Pod: p.Pod})
 		}
-		met := imagesFirst(ctx, collector.Met(), gc, log)
-		evictions, err := evictor.Evaluate(ctx, met, running)
+		evictions, err := evictor.Evaluate(ctx, collector.Met(), running)
 		if err != nil {
 			log.Warn().Err(err).Msg("evaluating evictions")
 		}
