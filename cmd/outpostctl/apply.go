@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/outpost-edge/outpost/api"
+	"github.com/outpost-edge/outpost/cmd/outpostctl/fleet"
 	"github.com/outpost-edge/outpost/internal/cli"
-	"github.com/outpost-edge/outpost/sync/ctl"
 )
 
 // runApply publishes the next desired document of a node or a group.
@@ -38,7 +38,7 @@ func runApply(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return exitError{Code: 2}
 	}
-	tgt := ctl.Target{Node: *node, Group: *group}
+	tgt := fleet.Target{Node: *node, Group: *group}
 	if len(files) == 0 || len(pos) > 0 || tgt.Validate() != nil {
 		return usageError(stderr, "usage: outpostctl apply -f FILE|DIR|- [-f ...] (--node N | --group G) [--key K [--reset]] [--wait [--timeout 60s]]")
 	}
@@ -49,9 +49,9 @@ func runApply(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var signer *ctl.Signer
+	var signer *fleet.Signer
 	if *keyFile != "" {
-		if signer, err = ctl.LoadSigner(*keyFile, *keyID); err != nil {
+		if signer, err = fleet.LoadSigner(*keyFile, *keyID); err != nil {
 			return err
 		}
 	}
@@ -63,7 +63,7 @@ func runApply(args []string, stdout, stderr io.Writer) error {
 	}
 	defer c.Close()
 
-	var w *ctl.Watcher
+	var w *fleet.Watcher
 	if *wait && !*dryRun {
 		// Before publishing: a node's rejection event is not retained.
 		if w, err = c.Watch(ctx, tgt, splitList(nodes)); err != nil {
@@ -72,7 +72,7 @@ func runApply(args []string, stdout, stderr io.Writer) error {
 		defer w.Close()
 	}
 	actx, acancel := context.WithTimeout(ctx, connectTimeout)
-	res, err := c.Apply(actx, tgt, state, ctl.ApplyOptions{Signer: signer, Force: *force, DryRun: *dryRun, Reset: *reset, ResetFrom: *resetFrom})
+	res, err := c.Apply(actx, tgt, state, fleet.ApplyOptions{Signer: signer, Force: *force, DryRun: *dryRun, Reset: *reset, ResetFrom: *resetFrom})
 	acancel()
 	if err != nil {
 		return err
@@ -93,14 +93,14 @@ func runApply(args []string, stdout, stderr io.Writer) error {
 	defer wcancel()
 	p, err := w.WaitResult(wctx, res)
 	printProgress(stdout, p, time.Since(began))
-	if errors.Is(err, ctl.ErrPending) || errors.Is(err, ctl.ErrRejected) {
+	if errors.Is(err, fleet.ErrPending) || errors.Is(err, fleet.ErrRejected) {
 		fmt.Fprintf(stderr, "%v\n", err)
 		return exitError{Code: 1}
 	}
 	return err
 }
 
-func applyLine(res ctl.ApplyResult, st *api.NodeState, s *ctl.Signer) string {
+func applyLine(res fleet.ApplyResult, st *api.NodeState, s *fleet.Signer) string {
 	if res.Unchanged {
 		return fmt.Sprintf("%s unchanged (generation %d)", res.Target, res.Generation)
 	}
@@ -137,7 +137,7 @@ func splitList(l stringList) []string {
 // loadState reads every manifest named by the -f arguments and assembles
 // one NodeState.
 func loadState(args []string) (*api.NodeState, error) {
-	var ms []ctl.Manifest
+	var ms []fleet.Manifest
 	for _, a := range args {
 		paths, err := api.ManifestFiles(a)
 		if err != nil {
@@ -148,10 +148,10 @@ func loadState(args []string) (*api.NodeState, error) {
 			if err != nil {
 				return nil, err
 			}
-			ms = append(ms, ctl.Manifest{Name: p, Data: data})
+			ms = append(ms, fleet.Manifest{Name: p, Data: data})
 		}
 	}
-	return ctl.Assemble(ms)
+	return fleet.Assemble(ms)
 }
 
 // signUsage is the usage line of sign.
@@ -180,7 +180,7 @@ func runSign(args []string, stdout, stderr io.Writer) error {
 	if len(files) == 0 || *keyFile == "" || len(pos) > 0 {
 		return usageError(stderr, signUsage)
 	}
-	tgt := ctl.Target{Node: *node, Group: *group}
+	tgt := fleet.Target{Node: *node, Group: *group}
 	if err := tgt.Validate(); err != nil {
 		return usageError(stderr, "outpostctl sign: an envelope is signed for the one topic it is published on: give --node N or --group G (under --prefix, else the --config file's, else outpost/v1); %v\n%s", err, signUsage)
 	}
@@ -188,7 +188,7 @@ func runSign(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	signer, err := ctl.LoadSigner(*keyFile, *keyID)
+	signer, err := fleet.LoadSigner(*keyFile, *keyID)
 	if err != nil {
 		return err
 	}
@@ -203,7 +203,7 @@ func runSign(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	topic := tgt.DesiredTopic(prefix)
-	payload, err := ctl.Encode(topic, state, g, signer)
+	payload, err := fleet.Encode(topic, state, g, signer)
 	if err != nil {
 		return err
 	}
@@ -242,11 +242,11 @@ func runKeygen(args []string, stdout, stderr io.Writer) error {
 	if *out == "" || len(pos) > 0 {
 		return usageError(stderr, "usage: outpostctl keygen -o FILE [--key-id ID]")
 	}
-	s, err := ctl.GenerateKey(*keyID)
+	s, err := fleet.GenerateKey(*keyID)
 	if err != nil {
 		return err
 	}
-	if err := ctl.WriteKey(*out, s.Key); err != nil {
+	if err := fleet.WriteKey(*out, s.Key); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "private key: %s (mode 0600; keep it secret)\nkey id:      %s\npublic key:  %s\n\n", *out, s.KeyID, s.PublicKey())

@@ -16,7 +16,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/outpost-edge/outpost/sync/ctl"
+	"github.com/outpost-edge/outpost/cmd/outpostctl/fleet"
 	"github.com/outpost-edge/outpost/sync/mqttlink"
 	"github.com/outpost-edge/outpost/sync/protocol"
 )
@@ -99,7 +99,7 @@ func (f *connFlags) prefix() (string, error) {
 		cfg.Prefix = protocol.DefaultPrefix
 	}
 	if err := protocol.ValidPrefix(cfg.Prefix); err != nil {
-		return "", fmt.Errorf("%w: %w", ctl.ErrInvalid, err)
+		return "", fmt.Errorf("%w: %w", fleet.ErrInvalid, err)
 	}
 	return cfg.Prefix, nil
 }
@@ -141,7 +141,7 @@ func (f *connFlags) settings() (mqttlink.Config, error) {
 func parseConfig(data []byte, cfg *mqttlink.Config) error {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return fmt.Errorf("%w: %v", ctl.ErrInvalid, err)
+		return fmt.Errorf("%w: %v", fleet.ErrInvalid, err)
 	}
 	if len(doc.Content) == 1 && doc.Content[0].Kind == yaml.MappingNode {
 		m := doc.Content[0]
@@ -159,20 +159,20 @@ func parseConfig(data []byte, cfg *mqttlink.Config) error {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("%w: %v", ctl.ErrInvalid, err)
+		return fmt.Errorf("%w: %v", fleet.ErrInvalid, err)
 	}
 	return nil
 }
 
 // dial loads the configuration and connects.
-func (f *connFlags) dial(ctx context.Context) (*ctl.Client, error) {
+func (f *connFlags) dial(ctx context.Context) (*fleet.Client, error) {
 	cfg, err := f.load()
 	if err != nil {
 		return nil, err
 	}
 	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	defer cancel()
-	return ctl.Dial(cctx, cfg, ctl.Options{})
+	return fleet.Dial(cctx, cfg, fleet.Options{})
 }
 
 // baseContext is the context every command starts from; tests replace it

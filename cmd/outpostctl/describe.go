@@ -10,12 +10,12 @@ import (
 	"time"
 
 	"github.com/outpost-edge/outpost/api"
-	"github.com/outpost-edge/outpost/sync/ctl"
+	"github.com/outpost-edge/outpost/cmd/outpostctl/fleet"
 )
 
 // describeNode is `describe node N`: everything the broker retains about
 // the node, in sections.
-func describeNode(w io.Writer, f *ctl.Fleet, name string, now time.Time) error {
+func describeNode(w io.Writer, f *fleet.Fleet, name string, now time.Time) error {
 	v := f.Nodes[name]
 	kv := func(k, val string) { fmt.Fprintf(w, "%-15s %s\n", k+":", val) }
 	kv("Name", name)

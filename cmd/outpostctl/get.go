@@ -9,9 +9,9 @@ import (
 	"io"
 	"time"
 
+	"github.com/outpost-edge/outpost/cmd/outpostctl/fleet"
 	"github.com/outpost-edge/outpost/internal/backoff"
 	"github.com/outpost-edge/outpost/internal/cli"
-	"github.com/outpost-edge/outpost/sync/ctl"
 	"github.com/outpost-edge/outpost/sync/protocol"
 )
 
@@ -63,7 +63,7 @@ func runGet(args []string, stdout, stderr io.Writer) error {
 }
 
 // snapshot connects, reads the fleet's retained messages and disconnects.
-func snapshot(ctx context.Context, cf *connFlags, node string) (*ctl.Fleet, error) {
+func snapshot(ctx context.Context, cf *connFlags, node string) (*fleet.Fleet, error) {
 	c, err := cf.dial(ctx)
 	if err != nil {
 		return nil, err
@@ -83,7 +83,7 @@ type nodeJSON struct {
 	Seen    *time.Time           `json:"lastSeen,omitempty"`
 }
 
-func nodeList(f *ctl.Fleet) []nodeJSON {
+func nodeList(f *fleet.Fleet) []nodeJSON {
 	out := []nodeJSON{}
 	for _, name := range f.Names() {
 		v := f.Nodes[name]
@@ -179,7 +179,7 @@ func runEvents(args []string, stdout, stderr io.Writer) error {
 				fmt.Fprintf(stderr, "no events in %s (events are not retained: only those published while listening show; -f follows)\n", *listen)
 			}
 			return nil
-		case !*follow || !errors.Is(err, ctl.ErrBroker):
+		case !*follow || !errors.Is(err, fleet.ErrBroker):
 			return err
 		}
 		pol.Connected(time.Since(began))

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/outpost-edge/outpost/api"
-	"github.com/outpost-edge/outpost/sync/ctl"
+	"github.com/outpost-edge/outpost/cmd/outpostctl/fleet"
 	"github.com/outpost-edge/outpost/sync/protocol"
 )
 
@@ -23,7 +23,7 @@ func row(w io.Writer, cells ...string) { fmt.Fprintln(w, strings.Join(cells, "\t
 // printNodes is `get nodes`. DESIRED and OBSERVED list the remote sources
 // by short name ("node" for the node's own document, the group's name for
 // a group's); an observed generation below the desired one is starred.
-func printNodes(w io.Writer, f *ctl.Fleet, now time.Time) error {
+func printNodes(w io.Writer, f *fleet.Fleet, now time.Time) error {
 	tw := newTable(w)
 	row(tw, "NAME", "ONLINE", "DESIRED", "OBSERVED", "PODS", "LAST-SEEN", "VERSION")
 	for _, name := range f.Names() {
@@ -165,7 +165,7 @@ func podStatusText(p api.PodStatus) string { return p.DisplayReason() }
 
 // printProgress tells how a wait ended: who observed, who rejected and why,
 // who is missing.
-func printProgress(w io.Writer, p ctl.Progress, took time.Duration) {
+func printProgress(w io.Writer, p fleet.Progress, took time.Duration) {
 	total := len(p.Observed) + len(p.Rejected) + len(p.Pending)
 	fmt.Fprintf(w, "%d of %d node(s) observed %s generation %d (%s)\n", len(p.Observed), total, p.Target, p.Generation, took.Round(time.Millisecond))
 	if len(p.Rejected) > 0 {

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/outpost-edge/outpost/api"
-	"github.com/outpost-edge/outpost/sync/ctl"
+	"github.com/outpost-edge/outpost/cmd/outpostctl/fleet"
 	"github.com/outpost-edge/outpost/sync/mqttlink"
 	"github.com/outpost-edge/outpost/sync/protocol"
 )
@@ -72,16 +72,16 @@ func TestHumanDuration(t *testing.T) {
 func TestPrintNodes(t *testing.T) {
 	now := time.Date(2027, 1, 15, 8, 0, 0, 0, time.UTC)
 	at := func(ago time.Duration) *time.Time { t := now.Add(-ago); return &t }
-	f := &ctl.Fleet{
-		Nodes: map[string]*ctl.NodeView{
+	f := &fleet.Fleet{
+		Nodes: map[string]*fleet.NodeView{
 			"pi-1": {Name: "pi-1", Online: &protocol.Online{Online: true, Time: at(time.Hour), AgentVersion: "v0.3.0"},
 				Report: &protocol.NodeReport{Time: *at(5 * time.Second), AgentVersion: "v0.3.0",
 					ObservedGenerations: map[string]int64{"remote:node": 2, "remote:group/edge": 3, "static": 1},
 					Pods:                []api.PodStatus{{Name: "a", Conditions: []api.PodCondition{{Type: "Ready", Status: "True"}}}, {Name: "b"}}},
-				Doc: ctl.Doc{Present: true, Generation: 2}},
+				Doc: fleet.Doc{Present: true, Generation: 2}},
 			"pi-2": {Name: "pi-2", Online: &protocol.Online{Online: false}},
 		},
-		Groups: map[string]ctl.Doc{"edge": {Present: true, Generation: 4}},
+		Groups: map[string]fleet.Doc{"edge": {Present: true, Generation: 4}},
 	}
 	var b strings.Builder
 	if err := printNodes(&b, f, now); err != nil {
@@ -114,7 +114,7 @@ func TestParseConfig(t *testing.T) {
 			cfg := mqttlink.DefaultConfig()
 			err := parseConfig([]byte(tt.yaml), &cfg)
 			if tt.err {
-				if !errors.Is(err, ctl.ErrInvalid) {
+				if !errors.Is(err, fleet.ErrInvalid) {
 					t.Fatalf("err = %v, want ErrInvalid", err)
 				}
 				return

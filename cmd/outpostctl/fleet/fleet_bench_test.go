@@ -1,4 +1,4 @@
-package ctl
+package fleet
 
 import (
 	"context"
@@ -23,10 +23,10 @@ import (
 //
 // It measures, once per N (b.N is ignored: one run is the measurement):
 //
-//   - s-apply-to-observed-N: from the start of one group apply (ctl.Apply:
+//   - s-apply-to-observed-N: from the start of one group apply (fleet.Apply:
 //     read the retained group document, publish the next one retained) to
 //     the moment every node's status report carries that generation
-//     (ctl.Watcher, watching all N status topics). Checked afterwards: every
+//     (fleet.Watcher, watching all N status topics). Checked afterwards: every
 //     store holds the generation.
 //   - s-reconnect-N: the broker is killed (SIGKILL) and restarted at once on
 //     the same port, without persistence (every session is lost, every node

@@ -1,4 +1,4 @@
-// Package ctl is the control plane's side of the Outpost MQTT protocol
+// Package fleet is the control plane's side of the Outpost MQTT protocol
 // (docs/protocol.md), for operators and tools: read what the broker retains
 // about the fleet (online flags, status reports, desired documents), publish
 // a node's or a group's next desired document, signed or not, wait until the
@@ -19,7 +19,7 @@
 // retained ones before the marker. Where the broker's ACL forbids the
 // marker, the client falls back to waiting for a quiet period
 // (Options.Quiet).
-package ctl
+package fleet
 
 import (
 	"context"
@@ -121,7 +121,7 @@ func Dial(ctx context.Context, cfg mqttlink.Config, opts Options) (*Client, erro
 	}
 	c := &Client{prefix: cfg.Prefix, id: opts.ClientID, opts: opts, markers: map[string]chan struct{}{},
 		routes: map[string]map[uint64]func(Message){},
-		lost:   make(chan struct{}), log: log.With().Str("component", "sync/ctl").Logger()}
+		lost:   make(chan struct{}), log: log.With().Str("component", "fleet").Logger()}
 	timeout := cfg.ConnectTimeout
 	if timeout <= 0 {
 		timeout = 10 * time.Second
