@@ -11,13 +11,14 @@ import (
 
 	"github.com/outpost-edge/outpost/agent/localapi"
 	"github.com/outpost-edge/outpost/api"
+	"github.com/outpost-edge/outpost/internal/cli"
 )
 
 // runApply sends manifests to the agent's static source, as kubectl apply
 // does; each file is applied on its own, and every problem is printed.
 func runApply(args []string, stdout, stderr io.Writer) error {
 	cmd := newLocalCommand("apply", "outpost apply -f FILE|DIR|- [-f ...]", stderr)
-	var files stringList
+	var files cli.StringList
 	cmd.Var(&files, "f", "manifest file, directory (its *.yaml, *.yml, *.json) or - for stdin; repeatable")
 	if _, err := cmd.Parse(args, 0, 0); err != nil {
 		return err

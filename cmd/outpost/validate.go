@@ -3,23 +3,16 @@ package main
 import (
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/outpost-edge/outpost/api"
 	"github.com/outpost-edge/outpost/internal/cli"
 )
 
-// stringList is a repeatable string flag.
-type stringList []string
-
-func (l *stringList) String() string     { return strings.Join(*l, ",") }
-func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
-
 // runValidate checks manifests offline: every problem with its file, line and
 // path; exit 1 when there is any, 0 with a one-line summary otherwise.
 func runValidate(args []string, stdout, stderr io.Writer) error {
 	cmd := cli.NewFlagSet("validate", "outpost validate -f FILE|DIR|- [-f ...] (or the files as arguments)", stderr)
-	var files stringList
+	var files cli.StringList
 	cmd.Var(&files, "f", "manifest file, directory (its *.yaml, *.yml, *.json) or - for stdin; repeatable")
 	pos, err := cmd.Parse(args, 0, -1)
 	if err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -17,11 +16,10 @@ import (
 
 // runApply publishes the next desired document of a node or a group.
 func runApply(args []string, stdout, stderr io.Writer) error {
-	fl := flag.NewFlagSet("apply", flag.ContinueOnError)
-	fl.SetOutput(stderr)
+	fl := cli.NewFlagSet("apply", "outpostctl apply -f FILE|DIR|- [-f ...] (--node N | --group G) [--key K [--reset]] [--wait [--timeout 60s]]", stderr)
 	var cf connFlags
-	cf.register(fl)
-	var files, nodes stringList
+	cf.register(fl.FlagSet)
+	var files, nodes cli.StringList
 	fl.Var(&files, "f", "manifest file, or directory of *.yaml, *.yml, *.json, or - for stdin (repeatable)")
 	node := fl.String("node", "", "publish this node's own document")
 	group := fl.String("group", "", "publish this group's document")
@@ -34,16 +32,17 @@ func runApply(args []string, stdout, stderr io.Writer) error {
 	dryRun := fl.Bool("dry-run", false, "print the document that would be published, publish nothing")
 	reset := fl.Bool("reset", false, "publish a generation reset: generation 1, taken by nodes stuck at a generation nothing can follow (needs --key)")
 	resetFrom := fl.Int64("reset-from", 0, "with --reset: the stuck generation to reset (default: the one the node(s) report)")
-	pos, err := cli.ParseInterspersed(fl, args)
-	if err != nil {
-		return exitError{Code: 2}
+	if _, err := fl.Parse(args, 0, 0); err != nil {
+		return err
 	}
 	tgt := fleet.Target{Node: *node, Group: *group}
-	if len(files) == 0 || len(pos) > 0 || tgt.Validate() != nil {
-		return usageError(stderr, "usage: outpostctl apply -f FILE|DIR|- [-f ...] (--node N | --group G) [--key K [--reset]] [--wait [--timeout 60s]]")
-	}
-	if *resetFrom != 0 && !*reset {
-		return usageError(stderr, "outpostctl apply: --reset-from goes with --reset")
+	switch err := tgt.Validate(); {
+	case len(files) == 0:
+		return fl.Fail("-f is required")
+	case err != nil:
+		return fl.Fail("%v", err)
+	case *resetFrom != 0 && !*reset:
+		return fl.Fail("--reset-from goes with --reset")
 	}
 	state, err := loadState(files)
 	if err != nil {
@@ -122,7 +121,7 @@ func plural(n int, what string) string {
 	return fmt.Sprintf("%d %ss", n, what)
 }
 
-func splitList(l stringList) []string {
+func splitList(l cli.StringList) []string {
 	var out []string
 	for _, v := range l {
 		for _, s := range strings.Split(v, ",") {
@@ -154,35 +153,30 @@ func loadState(args []string) (*api.NodeState, error) {
 	return fleet.Assemble(ms)
 }
 
-// signUsage is the usage line of sign.
-const signUsage = "usage: outpostctl sign -f FILE [-f ...] --key KEYFILE (--node N | --group G) [--prefix P] [--key-id ID] [--generation N]"
-
 // runSign prints the Signed envelope of a document, for a control plane
 // that publishes by other means. The signature names the topic the
 // document is for (as apply names it: --node or --group, under the
 // prefix); nodes reject it on any other.
 func runSign(args []string, stdout, stderr io.Writer) error {
-	fl := flag.NewFlagSet("sign", flag.ContinueOnError)
-	fl.SetOutput(stderr)
+	fl := cli.NewFlagSet("sign", "outpostctl sign -f FILE [-f ...] --key KEYFILE (--node N | --group G) [--prefix P] [--key-id ID] [--generation N]", stderr)
 	var cf connFlags
-	cf.registerTopics(fl)
-	var files stringList
+	cf.registerTopics(fl.FlagSet)
+	var files cli.StringList
 	fl.Var(&files, "f", "manifest file, directory or - (repeatable)")
 	node := fl.String("node", "", "sign for this node's own desired topic ({prefix}/nodes/N/desired)")
 	group := fl.String("group", "", "sign for this group's desired topic ({prefix}/groups/G/desired)")
 	keyFile := fl.String("key", "", "ed25519 private key (PEM PKCS#8)")
 	keyID := fl.String("key-id", "", "key id (default derived from the key)")
 	gen := fl.Int64("generation", 0, "the document's generation (default: that of a single NodeState file)")
-	pos, err := cli.ParseInterspersed(fl, args)
-	if err != nil {
-		return exitError{Code: 2}
+	if _, err := fl.Parse(args, 0, 0); err != nil {
+		return err
 	}
-	if len(files) == 0 || *keyFile == "" || len(pos) > 0 {
-		return usageError(stderr, signUsage)
+	if len(files) == 0 || *keyFile == "" {
+		return fl.Fail("-f and --key are required")
 	}
 	tgt := fleet.Target{Node: *node, Group: *group}
 	if err := tgt.Validate(); err != nil {
-		return usageError(stderr, "outpostctl sign: an envelope is signed for the one topic it is published on: give --node N or --group G (under --prefix, else the --config file's, else outpost/v1); %v\n%s", err, signUsage)
+		return fl.Fail("an envelope is signed for the one topic it is published on: give --node N or --group G (under --prefix, else the --config file's, else outpost/v1); %v", err)
 	}
 	prefix, err := cf.prefix()
 	if err != nil {
@@ -199,7 +193,7 @@ func runSign(args []string, stdout, stderr io.Writer) error {
 	g := *gen
 	if g == 0 {
 		if g = singleGeneration(files); g == 0 {
-			return usageError(stderr, "outpostctl sign: --generation N is needed (the input is not one NodeState with a generation)")
+			return fl.Fail("--generation N is needed (the input is not one NodeState with a generation)")
 		}
 	}
 	topic := tgt.DesiredTopic(prefix)
@@ -231,16 +225,14 @@ func singleGeneration(files []string) int64 {
 
 // runKeygen writes a new signing key and prints what the nodes trust.
 func runKeygen(args []string, stdout, stderr io.Writer) error {
-	fl := flag.NewFlagSet("keygen", flag.ContinueOnError)
-	fl.SetOutput(stderr)
+	fl := cli.NewFlagSet("keygen", "outpostctl keygen -o FILE [--key-id ID]", stderr)
 	out := fl.String("o", "", "private key file to create (mode 0600; never overwritten)")
 	keyID := fl.String("key-id", "", "key id (default \"ed25519-\" and 16 hex digits of the public key's SHA-256)")
-	pos, err := cli.ParseInterspersed(fl, args)
-	if err != nil {
-		return exitError{Code: 2}
+	if _, err := fl.Parse(args, 0, 0); err != nil {
+		return err
 	}
-	if *out == "" || len(pos) > 0 {
-		return usageError(stderr, "usage: outpostctl keygen -o FILE [--key-id ID]")
+	if *out == "" {
+		return fl.Fail("-o is required")
 	}
 	s, err := fleet.GenerateKey(*keyID)
 	if err != nil {

@@ -10,13 +10,13 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/outpost-edge/outpost/cmd/outpostctl/fleet"
+	"github.com/outpost-edge/outpost/internal/cli"
 	"github.com/outpost-edge/outpost/sync/mqttlink"
 	"github.com/outpost-edge/outpost/sync/protocol"
 )
@@ -24,17 +24,11 @@ import (
 // connectTimeout bounds connecting and every request but waits.
 const connectTimeout = 30 * time.Second
 
-// stringList is a repeatable flag.
-type stringList []string
-
-func (s *stringList) String() string     { return strings.Join(*s, ",") }
-func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
-
 // connFlags are the broker flags every command that connects takes; set
 // flags override the configuration file.
 type connFlags struct {
 	config                             string
-	brokers                            stringList
+	brokers                            cli.StringList
 	username, password                 string
 	ca, cert, keyFile, serverName, pfx string
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"time"
@@ -17,28 +16,23 @@ import (
 
 // runGet lists nodes, or one node's pods, from the retained messages.
 func runGet(args []string, stdout, stderr io.Writer) error {
-	fl := flag.NewFlagSet("get", flag.ContinueOnError)
-	fl.SetOutput(stderr)
+	fl := cli.NewFlagSet("get", "outpostctl get nodes | get pods --node N [-o json]", stderr)
 	var cf connFlags
-	cf.register(fl)
+	cf.register(fl.FlagSet)
 	node := fl.String("node", "", "the node (get pods)")
 	output := fl.String("o", "", "output: json, or a table when empty")
-	pos, err := cli.ParseInterspersed(fl, args)
+	pos, err := fl.Parse(args, 1, 1)
 	if err != nil {
-		return exitError{Code: 2}
+		return err
 	}
-	what := ""
-	if len(pos) == 1 {
-		what = pos[0]
-	}
-	switch {
+	switch what := pos[0]; {
 	case (what == "nodes" || what == "node" || what == "no") && *node == "":
 	case (what == "pods" || what == "pod" || what == "po") && *node != "":
 	default:
-		return usageError(stderr, "usage: outpostctl get nodes | get pods --node N [-o json]")
+		return fl.Fail("nodes, or pods with --node N")
 	}
 	if *output != "" && *output != "json" {
-		return usageError(stderr, "outpostctl get: -o json, or no -o for a table")
+		return fl.Fail("-o json, or no -o for a table")
 	}
 	ctx, cancel := cliContext()
 	defer cancel()
@@ -104,16 +98,15 @@ func printJSON(w io.Writer, v any) error {
 
 // runDescribe shows one node in detail.
 func runDescribe(args []string, stdout, stderr io.Writer) error {
-	fl := flag.NewFlagSet("describe", flag.ContinueOnError)
-	fl.SetOutput(stderr)
+	fl := cli.NewFlagSet("describe", "outpostctl describe node NAME", stderr)
 	var cf connFlags
-	cf.register(fl)
-	pos, err := cli.ParseInterspersed(fl, args)
+	cf.register(fl.FlagSet)
+	pos, err := fl.Parse(args, 2, 2)
 	if err != nil {
-		return exitError{Code: 2}
+		return err
 	}
-	if len(pos) != 2 || (pos[0] != "node" && pos[0] != "nodes" && pos[0] != "no") {
-		return usageError(stderr, "usage: outpostctl describe node NAME")
+	if pos[0] != "node" && pos[0] != "nodes" && pos[0] != "no" {
+		return fl.Fail("only nodes can be described, not %q", pos[0])
 	}
 	ctx, cancel := cliContext()
 	defer cancel()
@@ -130,20 +123,18 @@ func runDescribe(args []string, stdout, stderr io.Writer) error {
 // runEvents prints events as they arrive: for a short while, or with -f
 // until interrupted, reconnecting when the broker goes away.
 func runEvents(args []string, stdout, stderr io.Writer) error {
-	fl := flag.NewFlagSet("events", flag.ContinueOnError)
-	fl.SetOutput(stderr)
+	fl := cli.NewFlagSet("events", "outpostctl events [--node N] [-f | --for 2s] [-o json]", stderr)
 	var cf connFlags
-	cf.register(fl)
+	cf.register(fl.FlagSet)
 	node := fl.String("node", "", "only this node's events")
 	follow := fl.Bool("f", false, "keep following (until Ctrl-C); reconnects when the broker goes away")
 	listen := fl.Duration("for", 2*time.Second, "without -f: how long to listen")
 	output := fl.String("o", "", "output: json (one event per line), or text when empty")
-	pos, err := cli.ParseInterspersed(fl, args)
-	if err != nil {
-		return exitError{Code: 2}
+	if _, err := fl.Parse(args, 0, 0); err != nil {
+		return err
 	}
-	if len(pos) > 0 || (*output != "" && *output != "json") {
-		return usageError(stderr, "usage: outpostctl events [--node N] [-f | --for 2s] [-o json]")
+	if *output != "" && *output != "json" {
+		return fl.Fail("-o json, or no -o for text")
 	}
 	ctx, cancel := cliContext()
 	defer cancel()

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/outpost-edge/outpost/internal/cli"
 )
@@ -49,10 +48,4 @@ func run(args []string, stdout, stderr io.Writer) int {
 func runVersion(_ []string, stdout, _ io.Writer) error {
 	fmt.Fprintf(stdout, "outpostctl %s (commit %s)\n", version, commit)
 	return nil
-}
-
-// usageError prints a usage line and exits 2.
-func usageError(stderr io.Writer, format string, args ...any) error {
-	fmt.Fprintf(stderr, strings.TrimSuffix(format, "\n")+"\n", args...)
-	return exitError{Code: 2}
 }

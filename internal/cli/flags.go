@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // FlagSet is one subcommand's flags and its synopsis, positional arguments
@@ -60,3 +61,9 @@ func (fs *FlagSet) Fail(format string, args ...any) error {
 	fs.usage()
 	return ExitError{Code: 2}
 }
+
+// StringList is a repeatable string flag (-f a -f b).
+type StringList []string
+
+func (l *StringList) String() string     { return strings.Join(*l, ",") }
+func (l *StringList) Set(s string) error { *l = append(*l, s); return nil }
