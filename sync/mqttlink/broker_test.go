@@ -1,6 +1,7 @@
 package mqttlink
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -97,6 +98,19 @@ func (b *broker) start() {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// waitSaved returns once mosquitto's persistence file holds everything the
+// broker had before the call: it publishes a retained marker through cp and
+// waits for a save (a whole new file, renamed into place) that has it.
+func (b *broker) waitSaved(cp *controlPlane) {
+	b.t.Helper()
+	marker := fmt.Sprintf("saved-%d", time.Now().UnixNano())
+	cp.publish("outpost-test/saved", true, []byte(marker))
+	eventually(b.t, 30*time.Second, "mosquitto's persistence file with "+marker, func() bool {
+		db, err := os.ReadFile(filepath.Join(b.dir, "mosquitto.db"))
+		return err == nil && bytes.Contains(db, []byte(marker))
+	})
 }
 
 // kill is a crash: SIGKILL, no goodbye to anyone.

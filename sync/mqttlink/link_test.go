@@ -134,11 +134,7 @@ func TestBrokerCrash(t *testing.T) {
 	cp.publish(tp.NodeDesired(), true, doc(1, "web"))
 	eventually(t, 5*time.Second, "generation 1", func() bool { return generation(t, st, store.SourceNode) == 1 })
 	eventually(t, 5*time.Second, "first event", func() bool { return len(cp.events(tp.Events())) == 1 })
-	eventually(t, 5*time.Second, "persistence saved", func() bool {
-		_, err := filepathStat(filepath.Join(b.dir, "mosquitto.db"))
-		return err == nil
-	})
-	time.Sleep(1200 * time.Millisecond) // autosave_interval 1: the subscriber's session is on disk
+	b.waitSaved(cp) // the subscriber's session and the retained document are on disk
 
 	b.kill()
 	eventually(t, 10*time.Second, "link down", func() bool { return l.State().State != StateConnected })
@@ -173,9 +169,7 @@ func TestBrokerCrash(t *testing.T) {
 			t.Fatalf("event %d = %+v, want message %d in order", i+1, ev, i)
 		}
 	}
-	if d := l.State().OutboxDepth; d != 0 {
-		t.Fatalf("outbox depth %d after draining", d)
-	}
+	eventually(t, 30*time.Second, "the outbox drained", func() bool { return l.State().OutboxDepth == 0 })
 	if g := generation(t, st, store.SourceNode); g != 1 {
 		t.Fatalf("generation %d after the crash, want 1", g)
 	}
@@ -379,8 +373,11 @@ func TestLeftGroupUnsubscribed(t *testing.T) {
 	waitConnected(t, l)
 	cp.publish(l.Topics().GroupDesired("edge"), true, doc(4, "app"))
 	src, _ := store.GroupSource("edge")
-	eventually(t, 5*time.Second, "edge generation 4", func() bool { return generation(t, st, src) == 4 })
-	time.Sleep(200 * time.Millisecond)
+	// The broker sends a session's queued messages on connection, before
+	// anything published after it, and the link takes messages in arrival
+	// order: once generation 4 is stored, an old group's message would have
+	// been counted.
+	eventually(t, 30*time.Second, "edge generation 4", func() bool { return generation(t, st, src) == 4 })
 	if n := l.State().Ignored; n != 0 {
 		t.Fatalf("%d messages of the old group still arrived", n)
 	}
