@@ -80,7 +80,7 @@ func (b *broker) start() {
 	}
 	b.done = make(chan struct{})
 	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(b.cmd, b.done)
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", b.port), 200*time.Millisecond)
 		if err == nil {
@@ -158,7 +158,7 @@ func newControlPlane(t *testing.T, brokerURL, id string, subscribe ...string) *c
 
 func waitTok(t *testing.T, tok mqtt.Token) {
 	t.Helper()
-	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+	if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 		t.Fatalf("mqtt token: timeout or %v", tok.Error())
 	}
 }
@@ -240,7 +240,7 @@ func runLink(t *testing.T, st *store.Store, cfg Config, node string, groups ...s
 				if err != nil {
 					t.Errorf("Run: %v", err)
 				}
-			case <-time.After(10 * time.Second):
+			case <-time.After(30 * time.Second):
 				t.Errorf("Run did not return after cancel")
 			}
 		})
@@ -251,5 +251,5 @@ func runLink(t *testing.T, st *store.Store, cfg Config, node string, groups ...s
 
 func waitConnected(t *testing.T, l *Link) {
 	t.Helper()
-	eventually(t, 10*time.Second, "link connected", func() bool { return l.State().State == StateConnected })
+	eventually(t, 30*time.Second, "link connected", func() bool { return l.State().State == StateConnected })
 }
