@@ -112,7 +112,7 @@ func (b *syncBuffer) lines() []string {
 // waitLines waits until the buffer holds at least n lines and returns them.
 func (b *syncBuffer) waitLines(t testing.TB, n int) []string {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		lines := b.lines()
 		if len(lines) >= n {
