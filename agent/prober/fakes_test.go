@@ -69,15 +69,25 @@ func (c *fakeClock) advance(d time.Duration) { c.advanceTo(c.Now().Add(d)) }
 // waitTimer waits until someone waits for a timer due at at.
 func (c *fakeClock) waitTimer(t testing.TB, at time.Time) {
 	t.Helper()
+	c.waitTimers(t, at, 1)
+}
+
+// waitTimers waits until n timers due at at are pending.
+func (c *fakeClock) waitTimers(t testing.TB, at time.Time, n int) {
+	t.Helper()
 	deadline := time.After(30 * time.Second)
 	for {
 		c.mu.Lock()
 		changed := c.changed
+		due := 0
 		for _, tm := range c.timers {
 			if tm.at.Equal(at) {
-				c.mu.Unlock()
-				return
+				due++
 			}
+		}
+		if due >= n {
+			c.mu.Unlock()
+			return
 		}
 		var pending []time.Time
 		for _, tm := range c.timers {
@@ -88,7 +98,7 @@ func (c *fakeClock) waitTimer(t testing.TB, at time.Time) {
 		case <-changed:
 		case <-deadline:
 			sort.Slice(pending, func(i, j int) bool { return pending[i].Before(pending[j]) })
-			t.Fatalf("nobody waits for %v; pending timers %v", at, pending)
+			t.Fatalf("not %d waiting for %v; pending timers %v", n, at, pending)
 		}
 	}
 }
