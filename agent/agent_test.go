@@ -323,7 +323,7 @@ func TestPingNeedsTheLoop(t *testing.T) {
 		defer cancel()
 		return h.a.Ping(ctx)
 	}
-	if err := ping(10 * time.Second); err != nil {
+	if err := ping(30 * time.Second); err != nil {
 		t.Fatalf("Ping of a running loop: %v", err)
 	}
 	h.a.mu.Lock()
@@ -339,7 +339,7 @@ func TestPingNeedsTheLoop(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Ping of a stuck loop = %v, want DeadlineExceeded", err)
 	}
-	if err := ping(10 * time.Second); err != nil {
+	if err := ping(30 * time.Second); err != nil {
 		t.Fatalf("Ping after the loop came unstuck: %v", err)
 	}
 }
