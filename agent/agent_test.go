@@ -212,6 +212,22 @@ func TestInstantExit(t *testing.T) {
 	code := int32(3)
 	h := newHarness(t)
 	h.rt.exitAtOnce = &code
+	// The agent sees the exit first: its loop took the event and then
+	// came round to answer a ping, so the exit was dispatched before
+	// the worker knows the container's ID.
+	h.rt.exitSeen = func() {
+		for deadline := time.Now().Add(30 * time.Second); len(h.rt.events) > 0; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Error("the agent's loop never took the exit event")
+				return
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := h.a.Ping(ctx); err != nil {
+			t.Error(err)
+		}
+	}
 	h.apply(strings.Replace(crashPod, "spec:\n", "spec:\n  restartPolicy: Never\n", 1))
 	st := h.status("crash", func(s api.PodStatus) bool { return s.Phase == api.PodFailed })
 	if ts := st.ContainerStatuses[0].State.Terminated; ts == nil || ts.ExitCode != 3 {

@@ -34,8 +34,10 @@ type fakeRuntime struct {
 	// extraSandboxes are sandboxes without a pod (left by a killed agent).
 	extraSandboxes []string
 	// exitAtOnce makes every container exit with this code before
-	// StartContainer even returns (a command that fails instantly).
+	// StartContainer even returns (a command that fails instantly);
+	// StartContainer then calls exitSeen, if set, before it returns.
 	exitAtOnce *int32
+	exitSeen   func()
 	// startErr, when set, is what StartContainer returns.
 	startErr error
 	// stopDelay makes StopContainer take that long; maxStopping records
@@ -100,7 +102,9 @@ func (f *fakeRuntime) StartContainer(ctx context.Context, req runtime.StartReque
 		c.obs.State = runtime.StateExited
 		c.obs.Exit = runtime.Exit{Code: *f.exitAtOnce, Reason: runtime.ReasonError, ExitedAt: time.Now()}
 		f.events <- runtime.Event{Kind: runtime.EventExit, ContainerID: id, Exit: c.obs.Exit}
-		time.Sleep(20 * time.Millisecond) // let the agent see the event first
+		if f.exitSeen != nil {
+			f.exitSeen()
+		}
 	}
 	return runtime.Started{ID: id, StartedAt: time.Now()}, nil
 }
