@@ -177,7 +177,7 @@ func TestExecProbe(t *testing.T) {
 			var r Result
 			select {
 			case r = <-results:
-			case <-time.After(10 * time.Second):
+			case <-time.After(30 * time.Second):
 				t.Fatalf("attempt %d not reported", i)
 			}
 			if r.Output != "gone" || r.NeedsRestart() != (i == 3) {

@@ -43,7 +43,7 @@ func newTestWriter(t *testing.T, path string, opts Options) *Writer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if err := w.Close(ctx); err != nil {
 			t.Error(err)
