@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -344,18 +345,32 @@ func TestPingNeedsTheLoop(t *testing.T) {
 	}
 	h.a.mu.Lock()
 	h.apply(crashPod) // the loop wakes and waits for the lock
-	// The loop may answer a ping or two before it takes the store's wake-up.
-	var err error
-	for range 50 {
-		if err = ping(300 * time.Millisecond); err != nil {
-			break
-		}
-	}
+	// Stuck for sure: its goroutine waits for the lock the test holds.
+	waitGoroutine(t, "[sync.Mutex.Lock", "agent.(*Agent).reconcile(", "agent.(*Agent).Run(")
+	err := ping(300 * time.Millisecond)
 	h.a.mu.Unlock()
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Ping of a stuck loop = %v, want DeadlineExceeded", err)
 	}
 	if err := ping(30 * time.Second); err != nil {
 		t.Fatalf("Ping after the loop came unstuck: %v", err)
+	}
+}
+
+// waitGoroutine waits until a goroutine's stack (status line included)
+// holds every one of parts.
+func waitGoroutine(t *testing.T, parts ...string) {
+	t.Helper()
+	buf := make([]byte, 1<<20)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Millisecond) {
+		n := goruntime.Stack(buf, true)
+		for g := range strings.SplitSeq(string(buf[:n]), "\n\n") {
+			if !slices.ContainsFunc(parts, func(p string) bool { return !strings.Contains(g, p) }) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no goroutine with %q after 30 s:\n%s", parts, buf[:n])
+		}
 	}
 }
