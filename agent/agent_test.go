@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	goruntime "runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/outpost-edge/outpost/api"
+	"github.com/outpost-edge/outpost/internal/testenv"
 )
 
 const crashPod = `apiVersion: v1
@@ -346,7 +346,7 @@ func TestPingNeedsTheLoop(t *testing.T) {
 	h.a.mu.Lock()
 	h.apply(crashPod) // the loop wakes and waits for the lock
 	// Stuck for sure: its goroutine waits for the lock the test holds.
-	waitGoroutine(t, "[sync.Mutex.Lock", "agent.(*Agent).reconcile(", "agent.(*Agent).Run(")
+	testenv.WaitGoroutine(t, "[sync.Mutex.Lock", "agent.(*Agent).reconcile(", "agent.(*Agent).Run(")
 	err := ping(300 * time.Millisecond)
 	h.a.mu.Unlock()
 	if !errors.Is(err, context.DeadlineExceeded) {
@@ -354,23 +354,5 @@ func TestPingNeedsTheLoop(t *testing.T) {
 	}
 	if err := ping(30 * time.Second); err != nil {
 		t.Fatalf("Ping after the loop came unstuck: %v", err)
-	}
-}
-
-// waitGoroutine waits until a goroutine's stack (status line included)
-// holds every one of parts.
-func waitGoroutine(t *testing.T, parts ...string) {
-	t.Helper()
-	buf := make([]byte, 1<<20)
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Millisecond) {
-		n := goruntime.Stack(buf, true)
-		for g := range strings.SplitSeq(string(buf[:n]), "\n\n") {
-			if !slices.ContainsFunc(parts, func(p string) bool { return !strings.Contains(g, p) }) {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no goroutine with %q after 30 s:\n%s", parts, buf[:n])
-		}
 	}
 }
