@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/outpost-edge/outpost/api"
+	"github.com/outpost-edge/outpost/internal/testenv"
 )
 
 const crashPod = `apiVersion: v1
@@ -212,6 +213,22 @@ func TestInstantExit(t *testing.T) {
 	code := int32(3)
 	h := newHarness(t)
 	h.rt.exitAtOnce = &code
+	// The agent sees the exit first: its loop took the event and then
+	// came round to answer a ping, so the exit was dispatched before
+	// the worker knows the container's ID.
+	h.rt.exitSeen = func() {
+		for deadline := time.Now().Add(30 * time.Second); len(h.rt.events) > 0; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Error("the agent's loop never took the exit event")
+				return
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := h.a.Ping(ctx); err != nil {
+			t.Error(err)
+		}
+	}
 	h.apply(strings.Replace(crashPod, "spec:\n", "spec:\n  restartPolicy: Never\n", 1))
 	st := h.status("crash", func(s api.PodStatus) bool { return s.Phase == api.PodFailed })
 	if ts := st.ContainerStatuses[0].State.Terminated; ts == nil || ts.ExitCode != 3 {
@@ -323,23 +340,19 @@ func TestPingNeedsTheLoop(t *testing.T) {
 		defer cancel()
 		return h.a.Ping(ctx)
 	}
-	if err := ping(10 * time.Second); err != nil {
+	if err := ping(30 * time.Second); err != nil {
 		t.Fatalf("Ping of a running loop: %v", err)
 	}
 	h.a.mu.Lock()
 	h.apply(crashPod) // the loop wakes and waits for the lock
-	// The loop may answer a ping or two before it takes the store's wake-up.
-	var err error
-	for range 50 {
-		if err = ping(300 * time.Millisecond); err != nil {
-			break
-		}
-	}
+	// Stuck for sure: its goroutine waits for the lock the test holds.
+	testenv.WaitGoroutine(t, "[sync.Mutex.Lock", "agent.(*Agent).reconcile(", "agent.(*Agent).Run(")
+	err := ping(300 * time.Millisecond)
 	h.a.mu.Unlock()
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Ping of a stuck loop = %v, want DeadlineExceeded", err)
 	}
-	if err := ping(10 * time.Second); err != nil {
+	if err := ping(30 * time.Second); err != nil {
 		t.Fatalf("Ping after the loop came unstuck: %v", err)
 	}
 }

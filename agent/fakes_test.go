@@ -35,8 +35,10 @@ type fakeRuntime struct {
 	// extraSandboxes are sandboxes without a pod (left by a killed agent).
 	extraSandboxes []string
 	// exitAtOnce makes every container exit with this code before
-	// StartContainer even returns (a command that fails instantly).
+	// StartContainer even returns (a command that fails instantly);
+	// StartContainer then calls exitSeen, if set, before it returns.
 	exitAtOnce *int32
+	exitSeen   func()
 	// startErr, when set, is what StartContainer returns.
 	startErr error
 	// stopDelay makes StopContainer take that long; maxStopping records
@@ -101,7 +103,9 @@ func (f *fakeRuntime) StartContainer(ctx context.Context, req runtimeapi.StartRe
 		c.obs.State = runtimeapi.StateExited
 		c.obs.Exit = runtimeapi.Exit{Code: *f.exitAtOnce, Reason: runtimeapi.ReasonError, ExitedAt: time.Now()}
 		f.events <- runtimeapi.Event{Kind: runtimeapi.EventExit, ContainerID: id, Exit: c.obs.Exit}
-		time.Sleep(20 * time.Millisecond) // let the agent see the event first
+		if f.exitSeen != nil {
+			f.exitSeen()
+		}
 	}
 	return runtimeapi.Started{ID: id, StartedAt: time.Now()}, nil
 }

@@ -32,7 +32,7 @@ spec:
 	kept := h.rt.sandboxes[0]
 	h.rt.mu.Unlock()
 	h.run()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		calls := h.rt.removedPodCalls()
 		if slices.Contains(calls, removedPod{"gone", true}) {
 			break

@@ -27,7 +27,7 @@ func waitBlocked(t *testing.T, h *harness) string {
 	select {
 	case uid := <-h.rt.blocked:
 		return uid
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("the start of slow:1 never began")
 		return ""
 	}
@@ -40,7 +40,7 @@ func TestDeleteCancelsBlockedPull(t *testing.T) {
 	h.apply(strings.Replace(crashPod, "img:1", "slow:1", 1))
 	uid := waitBlocked(t, h)
 	h.apply(otherPod) // "crash" is no longer desired
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		h.rt.mu.Lock()
 		removed := len(h.rt.removedPods) > 0 && h.rt.removedPods[0].uid == uid

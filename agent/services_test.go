@@ -111,7 +111,7 @@ func TestResyncReprogramsUnchangedServices(t *testing.T) {
 		select {
 		case n := <-rules.syncs:
 			return n
-		case <-time.After(10 * time.Second):
+		case <-time.After(30 * time.Second):
 			t.Fatal("no sync")
 			return 0
 		}

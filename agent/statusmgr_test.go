@@ -72,7 +72,7 @@ func TestStatusWritesAreRetried(t *testing.T) {
 	// waitFor advances the clock past the retry until cond holds.
 	waitFor := func(what string, cond func() bool) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
+		deadline := time.Now().Add(30 * time.Second)
 		for !cond() {
 			if time.Now().After(deadline) {
 				t.Fatalf("%s: never", what)

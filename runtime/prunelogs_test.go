@@ -36,7 +36,7 @@ func TestPruneLogs(t *testing.T) {
 	oldRef, old, _ := e.run(pod(t, hostPod("old", "echo bye")))
 	freshRef, fresh, _ := e.run(pod(t, hostPod("fresh", "echo bye")))
 	volume := filepath.Join(live.Dir, "volumes", "data", "f")
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		if _, err := os.Stat(volume); err == nil {
 			break
 		}

@@ -67,7 +67,7 @@ func TestShimWithoutBootstrapIsReaped(t *testing.T) {
 	}
 	// The container's process went with its task (containerd's `shim
 	// delete`) and its shim.
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for unix.Kill(int(started[0].PID), 0) == nil {
 		if time.Now().After(deadline) {
 			t.Fatalf("container process %d outlived its reaped shim", started[0].PID)

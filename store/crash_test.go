@@ -120,10 +120,10 @@ func runAndKill(path string, delay time.Duration) (int64, error) {
 			return 0, fmt.Errorf("child exited before its first acknowledgement")
 		}
 		last = n
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
-		return 0, fmt.Errorf("no acknowledgement within 10s")
+		return 0, fmt.Errorf("no acknowledgement within 30 s")
 	}
 	time.Sleep(delay)
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {

@@ -154,8 +154,8 @@ func TestExecClientGone(t *testing.T) {
 		if err != context.Canceled {
 			t.Errorf("exec ctx: %v", err)
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("exec still running 5s after the client went away")
+	case <-time.After(30 * time.Second):
+		t.Fatal("exec still running 30 s after the client went away")
 	}
 }
 

@@ -204,17 +204,24 @@ func TestRunWatches(t *testing.T) {
 	w.Rescan = time.Hour // only inotify can make this pass in time
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go w.Run(ctx)
-	time.Sleep(100 * time.Millisecond)
+	// Run watches the directory before its first sync: once the file
+	// there before it is applied, the next one can only come through
+	// the watch.
 	write(t, dir, "a.yaml", podYAML("web", "busybox:1"))
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if names, _, _ := staticPods(t, st); len(names) == 1 {
-			return
+	go w.Run(ctx)
+	waitPods := func(want string) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			names, _, _ := staticPods(t, st)
+			if strings.Join(names, ",") == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("static pods %v, want %s within 30 s", names, want)
+			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("a new manifest file was not applied within 5 s")
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
+	waitPods("web")
+	write(t, dir, "b.yaml", podYAML("db", "busybox:1"))
+	waitPods("db,web")
 }

@@ -484,14 +484,14 @@ func TestRunPublishesUntilCancelled(t *testing.T) {
 			if st.Name != "pi" || len(st.Conditions) != 4 {
 				t.Errorf("published %+v", st)
 			}
-		case <-time.After(5 * time.Second):
+		case <-time.After(30 * time.Second):
 			t.Fatal("nothing published")
 		}
 	}
 	cancel()
 	select {
 	case <-done:
-	case <-time.After(5 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("Run did not return after cancel")
 	}
 }

@@ -107,11 +107,10 @@ func enableControllers(t *testing.T, root string, rels ...string) {
 // let go of a cgroup whose last process just exited.
 func rmdirRetry(dir string) error {
 	var err error
-	for i := 0; i < 50; i++ {
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if err = os.Remove(dir); err == nil || os.IsNotExist(err) {
 			return nil
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 	return err
 }

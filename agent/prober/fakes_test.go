@@ -15,12 +15,16 @@ import (
 func newFakeClock() *clock.Fake { return clock.NewFake(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)) }
 
 // waitTimer waits until someone waits for a timer due at at.
-func waitTimer(t testing.TB, c *clock.Fake, at time.Time) {
+func waitTimer(t testing.TB, c *clock.Fake, at time.Time) { t.Helper(); waitTimers(t, c, at, 1) }
+
+// waitTimers waits until n timers due at at are pending.
+func waitTimers(t testing.TB, c *clock.Fake, at time.Time, n int) {
 	t.Helper()
-	if !c.WaitFor(30*time.Second, func(w []time.Time) bool {
-		return slices.ContainsFunc(w, func(x time.Time) bool { return x.Equal(at) })
-	}) {
-		t.Fatalf("nobody waits for %v; pending timers %v", at, c.Waiters())
+	due := func(w []time.Time) bool {
+		return len(slices.DeleteFunc(slices.Clone(w), func(x time.Time) bool { return !x.Equal(at) })) >= n
+	}
+	if !c.WaitFor(30*time.Second, due) {
+		t.Fatalf("not %d waiting for %v; pending timers %v", n, at, c.Waiters())
 	}
 }
 

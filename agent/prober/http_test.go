@@ -125,7 +125,7 @@ func TestHTTPProbe(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := len(tt.srv.paths())
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			ok, msg, err := Run(ctx, &api.Probe{HTTPGet: &tt.action}, Target{PodIP: tt.podIP, Ports: tt.ports})
 			if err != nil || ok != tt.wantOK || !strings.Contains(msg, tt.wantMsg) || ok && msg != "" {

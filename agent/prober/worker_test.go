@@ -179,12 +179,15 @@ func TestWorkerTimeout(t *testing.T) {
 	}
 	done := make(chan bool)
 	go func() { done <- w.probe(context.Background()) }()
+	t0 := clock.Now()
 	ex.next(t)
+	// The attempt waits for its deadline on the worker's clock, 1 s on.
+	waitTimer(t, clock, t0.Add(time.Second))
 	clock.Advance(999 * time.Millisecond)
 	select {
 	case <-done:
 		t.Fatal("attempt ended before its timeout")
-	case <-time.After(10 * time.Millisecond):
+	default:
 	}
 	clock.Advance(time.Millisecond)
 	if !<-done {
@@ -266,7 +269,12 @@ func TestStartupGating(t *testing.T) {
 	if err != nil || len(ws) != 3 {
 		t.Fatalf("ContainerWorkers = %d workers, %v", len(ws), err)
 	}
-	runWorkers(t, ws...)
+	// The startup worker runs on its own so that the test sees it return.
+	ctx, cancel := context.WithCancel(context.Background())
+	startupDone := make(chan struct{})
+	go func() { ws[0].Run(ctx); close(startupDone) }()
+	t.Cleanup(func() { cancel(); <-startupDone })
+	runWorkers(t, ws[1:]...)
 
 	if c := ex.next(t); c.cmd != "startup" || !c.at.Equal(t0) {
 		t.Fatalf("first call %+v", c)
@@ -285,6 +293,11 @@ func TestStartupGating(t *testing.T) {
 	if !got["startup"] || !got["live"] || !got["ready"] {
 		t.Fatalf("calls after startup: %v", got)
 	}
+	select {
+	case <-startupDone:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the startup worker goes on after its probe succeeded")
+	}
 	// The next period probes liveness and readiness only.
 	waitTimer(t, clock, t0.Add(20*time.Second))
 	clock.AdvanceTo(t0.Add(20 * time.Second))
@@ -295,7 +308,8 @@ func TestStartupGating(t *testing.T) {
 	if !got["live"] || !got["ready"] {
 		t.Fatalf("calls in the next period: %v", got)
 	}
-	time.Sleep(10 * time.Millisecond)
+	// Both wait for the period after: nobody else is left to call.
+	waitTimers(t, clock, t0.Add(30*time.Second), 2)
 	ex.none(t)
 
 	var changes []string

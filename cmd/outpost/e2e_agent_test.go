@@ -93,7 +93,7 @@ func TestE2EStaticPods(t *testing.T) {
 	}
 
 	os.Remove(filepath.Join(n.manifests, "b.yaml"))
-	eventually(t, 20*time.Second, "beta stopped", func() error {
+	eventually(t, 30*time.Second, "beta stopped", func() error {
 		if n.podIP("beta") != "" {
 			return fmt.Errorf("beta's pod dir is still there")
 		}
@@ -148,7 +148,7 @@ func TestE2EColdBoot(t *testing.T) {
 	// Power cut: everything dies, /run is empty at the next boot.
 	n.kill9()
 	killShims(t, n)
-	eventually(t, 10*time.Second, "containers gone", func() error {
+	eventually(t, 30*time.Second, "containers gone", func() error {
 		if pids := n.httpdPIDs(); len(pids) > 0 {
 			return fmt.Errorf("still running: %v", pids)
 		}

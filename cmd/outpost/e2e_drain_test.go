@@ -43,7 +43,7 @@ spec:
 			t.Fatalf("exec: %v %s", err, out)
 		}
 		n.waitPod("says", fmt.Sprintf("restarted %d times", i), running(i))
-		eventually(t, 10*time.Second, "the new container's id", func() error {
+		eventually(t, 30*time.Second, "the new container's id", func() error {
 			if n.containerOutput("says", "cat", "/tmp/id") == id {
 				return fmt.Errorf("still %s", id)
 			}

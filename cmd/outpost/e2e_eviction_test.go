@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -12,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/outpost-edge/outpost/agent/localapi"
 	"github.com/outpost-edge/outpost/api"
 	"github.com/outpost-edge/outpost/runtime/testimage"
 )
@@ -68,9 +70,12 @@ func TestE2EDiskPressureEvictsTheWriter(t *testing.T) {
 	}
 	// With the writer's layer gone the pressure is over: the next round
 	// evicts nothing.
-	time.Sleep(11 * time.Second)
+	n.waitEvictionRounds(1)
 	if keeper, err = n.pod("cache"); err != nil || keeper.Phase != api.PodRunning {
 		t.Fatalf("keeper after the pressure: %+v, %v", keeper, err)
+	}
+	if c := n.evictions(); c != 1 {
+		t.Fatalf("%d evictions, want the writer's only:\n%s", c, n.logs.String())
 	}
 	n.stop()
 }
@@ -123,7 +128,7 @@ func TestE2EEvictionFreesTheEmptyDir(t *testing.T) {
 		t.Fatalf("evicted pod without uid: %+v", hog)
 	}
 	dir := filepath.Join(n.data, "pods", hog.UID)
-	eventually(t, 10*time.Second, "the evicted pod's directory removed", func() error {
+	eventually(t, 30*time.Second, "the evicted pod's directory removed", func() error {
 		if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("%s is still there (%v)", dir, err)
 		}
@@ -136,22 +141,55 @@ func TestE2EEvictionFreesTheEmptyDir(t *testing.T) {
 	if avail := int64(fsStat.Bavail) * fsStat.Bsize; avail < 48<<20 {
 		t.Errorf("%d MiB available after the eviction: still under the 48Mi threshold", avail>>20)
 	}
-	// The evictor looks every 10 s: two more rounds evict nothing.
-	for range 2 {
-		time.Sleep(11 * time.Second)
-		small, err := n.pod("small")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if small.Phase != api.PodRunning {
-			t.Fatalf("small is %s (%s: %s), want Running: evicted for the files of the pod evicted before it",
-				small.Phase, small.Reason, small.Message)
-		}
+	// Two more rounds evict nothing.
+	n.waitEvictionRounds(2)
+	small, err := n.pod("small")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if small.Phase != api.PodRunning {
+		t.Fatalf("small is %s (%s: %s), want Running: evicted for the files of the pod evicted before it",
+			small.Phase, small.Reason, small.Message)
+	}
+	if c := n.evictions(); c != 1 {
+		t.Fatalf("%d evictions, want the hog's only:\n%s", c, n.logs.String())
 	}
 	if hog, err := n.pod("hog"); err != nil || hog.Reason != "Evicted" {
 		t.Errorf("hog after the pressure: %+v, %v (readmitted only after 5 minutes)", hog, err)
 	}
 	n.stop()
+}
+
+// waitEvictionRounds returns once k eviction rounds have evaluated the node
+// as it was at the call (the evictor runs every nodeStatusInterval, right
+// after the node status is written, in the same goroutine). A round counts
+// once its status was collected after the call and the next round's status
+// is there, which the agent writes only after the round's evaluation.
+func (n *node) waitEvictionRounds(k int) {
+	n.t.Helper()
+	last := time.Now()
+	for i := range k + 1 {
+		eventually(n.t, 60*time.Second, fmt.Sprintf("node status %d of %d after %s", i+1, k+1, last), func() error {
+			out, err := n.cli("get", "node", "-o", "json")
+			if err != nil {
+				return fmt.Errorf("%v: %s", err, out)
+			}
+			var v localapi.NodeView
+			if err := json.Unmarshal([]byte(out), &v); err != nil {
+				return fmt.Errorf("%v: %s", err, out)
+			}
+			if v.Status == nil || !v.Status.Time.After(last) {
+				return fmt.Errorf("no newer node status: %s", out)
+			}
+			last = v.Status.Time
+			return nil
+		})
+	}
+}
+
+// evictions counts the evictor's decisions in the agent's log.
+func (n *node) evictions() int {
+	return strings.Count(n.logs.String(), `"message":"evicting pod"`)
 }
 
 // newDiskNode is a node whose data dir is a 128 MiB filesystem of its own,

@@ -60,7 +60,7 @@ func (n *node) brokerInAgentNet(port int) {
 		n.t.Fatal(err)
 	}
 	n.t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	eventually(n.t, 10*time.Second, "mosquitto listening", func() error {
+	eventually(n.t, 30*time.Second, "mosquitto listening", func() error {
 		return ns.Do(func() error {
 			c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), time.Second)
 			if err == nil {

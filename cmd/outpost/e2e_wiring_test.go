@@ -154,7 +154,7 @@ func TestE2EManifestWatcherErrorLogged(t *testing.T) {
 	}
 	n.replaceConfig("manifestDir: "+n.manifests, "manifestDir: "+filepath.Join(file, "manifests"))
 	n.start()
-	eventually(t, 10*time.Second, "the watcher's error in the log", func() error {
+	eventually(t, 30*time.Second, "the watcher's error in the log", func() error {
 		for _, line := range strings.Split(n.logs.String(), "\n") {
 			var e struct{ Level, Message, Error string }
 			if json.Unmarshal([]byte(line), &e) == nil && e.Level == "error" &&

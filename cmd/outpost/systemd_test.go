@@ -7,10 +7,13 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/outpost-edge/outpost/internal/testenv"
 )
 
 // notifySocket is a NOTIFY_SOCKET as systemd's, with a 200 ms watchdog.
@@ -51,7 +54,7 @@ func TestNotify(t *testing.T) {
 	defer cancel()
 	go watchdog(ctx, []healthCheck{{"ok", func(context.Context) error { return nil }}}, zerolog.Nop())
 	var got []string
-	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
 	buf := make([]byte, 256)
 	for len(got) < 2 {
 		n, err := conn.Read(buf)
@@ -87,11 +90,13 @@ func TestWatchdogStopsWhenLoopStuck(t *testing.T) {
 			}
 		}
 	}()
+	var unanswered atomic.Int32
 	ping := func(ctx context.Context) error {
 		select {
 		case pings <- struct{}{}:
 			return nil
 		case <-ctx.Done():
+			unanswered.Add(1)
 			return ctx.Err()
 		}
 	}
@@ -100,7 +105,7 @@ func TestWatchdogStopsWhenLoopStuck(t *testing.T) {
 
 	waitPing := func() {
 		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
+		deadline := time.Now().Add(30 * time.Second)
 		for time.Now().Before(deadline) {
 			for _, n := range notifications(conn, time.Second) {
 				if n == "WATCHDOG=1" {
@@ -110,11 +115,25 @@ func TestWatchdogStopsWhenLoopStuck(t *testing.T) {
 		}
 		t.Fatal("no WATCHDOG=1")
 	}
+	waitUnanswered := func(n int32) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); unanswered.Load() < n; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d pings unanswered after 30 s, want %d", unanswered.Load(), n)
+			}
+		}
+	}
 	waitPing()
 	mu.Lock()
-	// The loop may be past the lock already and answer one more ping; then
-	// it is stuck. A healthy watchdog pings every 100 ms.
-	if got := notifications(conn, time.Second); len(got) > 1 {
+	// The loop is stuck once it waits for the lock. Rounds of the watchdog
+	// follow each other: once one found the loop stuck, what the rounds
+	// before it sent is queued, and is dropped.
+	testenv.WaitGoroutine(t, "[sync.Mutex.Lock", "TestWatchdogStopsWhenLoopStuck.func")
+	waitUnanswered(unanswered.Load() + 1)
+	notifications(conn, 10*time.Millisecond)
+	// Two more rounds, and not a ping from them.
+	waitUnanswered(unanswered.Load() + 2)
+	if got := notifications(conn, 10*time.Millisecond); len(got) > 0 {
 		mu.Unlock()
 		t.Fatalf("%d notifications with the loop stuck: %q", len(got), got)
 	}

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -58,7 +57,7 @@ func columns(out, name string) []string {
 func TestApplyWaitGetDescribe(t *testing.T) {
 	b := mqtttest.Start(t, mqtttest.Options{})
 	n := mqtttest.StartNode(t, mqtttest.FastConfig(b.URL()), "n1", mqtttest.NodeOptions{})
-	mqtttest.Eventually(t, 10*time.Second, "node connected", n.Connected)
+	mqtttest.Eventually(t, 30*time.Second, "node connected", n.Connected)
 	conf := filepath.Join(t.TempDir(), "config.yaml")
 	agentConf := fmt.Sprintf("nodeName: n1\ndataDir: /var/lib/outpost\nmqtt:\n  brokers: [%s]\n  keepAlive: 10s\n", b.URL())
 	if err := os.WriteFile(conf, []byte(agentConf), 0o600); err != nil {
@@ -85,7 +84,7 @@ func TestApplyWaitGetDescribe(t *testing.T) {
 	if err := n.Store.PutPodStatus(context.Background(), ps); err != nil {
 		t.Fatal(err)
 	}
-	mqtttest.Eventually(t, 10*time.Second, "get nodes shows the pod", func() bool {
+	mqtttest.Eventually(t, 30*time.Second, "get nodes shows the pod", func() bool {
 		_, out, _ := runCtl(t, "get", "nodes", "--broker", b.URL())
 		c := columns(out, "n1")
 		return len(c) == 7 && c[1] == "true" && c[2] == "node=1" && c[3] == "node=1" && c[4] == "1/1" && c[6] == "test"
@@ -113,7 +112,7 @@ func TestGroupApplyWait(t *testing.T) {
 	a := mqtttest.StartNode(t, cfg, "a", mqtttest.NodeOptions{Groups: []string{"edge"}})
 	bn := mqtttest.StartNode(t, cfg, "b", mqtttest.NodeOptions{Groups: []string{"edge", "x"}})
 	for _, n := range []*mqtttest.Node{a, bn} {
-		mqtttest.Eventually(t, 10*time.Second, "connected", n.Connected)
+		mqtttest.Eventually(t, 30*time.Second, "connected", n.Connected)
 	}
 	code, out, _ := runCtl(t, "apply", "-f", writeManifests(t, "app"), "--group", "edge", "--broker", b.URL(), "--wait", "--nodes", "a,b", "--timeout", "20s")
 	if code != 0 || !strings.Contains(out, "2 of 2 node(s) observed group/edge generation 1") {
@@ -148,7 +147,7 @@ func TestSignedApply(t *testing.T) {
 	cfg := mqtttest.FastConfig(b.URL())
 	cfg.TrustedKeys = map[string]string{m[1]: m[2]}
 	n := mqtttest.StartNode(t, cfg, "n1", mqtttest.NodeOptions{})
-	mqtttest.Eventually(t, 10*time.Second, "node connected", n.Connected)
+	mqtttest.Eventually(t, 30*time.Second, "node connected", n.Connected)
 
 	dir := writeManifests(t, "web")
 	code, out, _ = runCtl(t, "apply", "-f", dir, "--node", "n1", "--key", key, "--broker", b.URL(), "--wait", "--timeout", "20s")
@@ -242,39 +241,58 @@ func TestApplyWaitTimeout(t *testing.T) {
 	}
 }
 
-// events prints what the nodes publish while it listens.
+// events prints what the nodes publish while it listens, and stops
+// listening when --for is over.
 func TestEvents(t *testing.T) {
 	b := mqtttest.Start(t, mqtttest.Options{})
 	n := mqtttest.StartNode(t, mqtttest.FastConfig(b.URL()), "n1", mqtttest.NodeOptions{})
-	mqtttest.Eventually(t, 10*time.Second, "node connected", n.Connected)
-	var (
-		wg       sync.WaitGroup
-		code     int
-		out, err string
-	)
-	stop := make(chan struct{})
-	wg.Add(1)
+	mqtttest.Eventually(t, 30*time.Second, "node connected", n.Connected)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	baseContext = func() context.Context { return ctx }
+	defer func() { baseContext = context.Background }()
+	out, errb := &testenv.Buffer{}, &testenv.Buffer{}
+	done := make(chan int, 1)
+	// A window no loaded machine misses; the test ends it once it has
+	// seen what it wants.
 	go func() {
-		defer wg.Done()
-		code, out, err = runCtl(t, "events", "--node", "n1", "--for", "2s", "--broker", b.URL())
-		close(stop)
+		done <- run([]string{"events", "--node", "n1", "--for", "60s", "--broker", b.URL()}, out, errb)
 	}()
-	// Events are not retained: record them until the command ends.
-	for i := 0; ; i++ {
-		select {
-		case <-stop:
-		case <-time.After(100 * time.Millisecond):
-			ev := api.Event{Type: api.EventNormal, Reason: "Probe", Message: fmt.Sprint("tick ", i), Object: "node", Time: time.Now()}
-			if err := n.Store.RecordEvent(context.Background(), ev); err != nil {
-				t.Fatal(err)
-			}
-			continue
+	// Events are not retained: record them until one is printed.
+	line := regexp.MustCompile(`(?m)^\S+  n1  Normal  Probe  node  tick \d+$`)
+	i := 0
+	mqtttest.Eventually(t, 30*time.Second, "an event printed", func() bool {
+		ev := api.Event{Type: api.EventNormal, Reason: "Probe", Message: fmt.Sprint("tick ", i), Object: "node", Time: time.Now()}
+		i++
+		if err := n.Store.RecordEvent(context.Background(), ev); err != nil {
+			t.Fatal(err)
 		}
-		break
+		time.Sleep(100 * time.Millisecond)
+		return line.MatchString(out.String())
+	})
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("events: exit %d, stderr %s", code, errb.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("events did not end when interrupted")
 	}
-	wg.Wait()
-	if code != 0 || !regexp.MustCompile(`(?m)^\S+  n1  Normal  Probe  node  tick \d+$`).MatchString(out) {
-		t.Fatalf("events: exit %d, stderr %s", code, err)
+	// A window over at once ends the command by itself, saying why
+	// nothing was printed.
+	baseContext = context.Background
+	go func() {
+		code, _, errs := runCtl(t, "events", "--node", "n1", "--for", "1ms", "--broker", b.URL())
+		if code != 0 || !strings.Contains(errs, "no events in 1ms") {
+			t.Errorf("events --for 1ms: exit %d, stderr %s", code, errs)
+		}
+		done <- code
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("events --for 1ms still listens after 30 s")
 	}
 }
 
@@ -283,7 +301,7 @@ func TestEvents(t *testing.T) {
 func TestEventsFollowThroughBrokerRestart(t *testing.T) {
 	b := mqtttest.Start(t, mqtttest.Options{})
 	n := mqtttest.StartNode(t, mqtttest.FastConfig(b.URL()), "n1", mqtttest.NodeOptions{})
-	mqtttest.Eventually(t, 10*time.Second, "node connected", n.Connected)
+	mqtttest.Eventually(t, 30*time.Second, "node connected", n.Connected)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	baseContext = func() context.Context { return ctx }
@@ -302,10 +320,10 @@ func TestEventsFollowThroughBrokerRestart(t *testing.T) {
 			return strings.Contains(out.String(), msg)
 		}
 	}
-	mqtttest.Eventually(t, 10*time.Second, "an event before the crash", record("before"))
+	mqtttest.Eventually(t, 30*time.Second, "an event before the crash", record("before"))
 	b.Kill()
 	b.Restart()
-	mqtttest.Eventually(t, 20*time.Second, "an event after the restart", record("after"))
+	mqtttest.Eventually(t, 30*time.Second, "an event after the restart", record("after"))
 	cancel()
 	if code := <-done; code != 0 {
 		t.Fatalf("events -f exit %d:\n%s", code, out.String())

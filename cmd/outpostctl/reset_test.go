@@ -27,12 +27,12 @@ func TestResetStuckNode(t *testing.T) {
 	cfg := mqtttest.FastConfig(b.URL())
 	cfg.TrustedKeys = map[string]string{m[1]: m[2]}
 	n := mqtttest.StartNode(t, cfg, "n1", mqtttest.NodeOptions{})
-	mqtttest.Eventually(t, 10*time.Second, "node connected", n.Connected)
+	mqtttest.Eventually(t, 30*time.Second, "node connected", n.Connected)
 	stuck := &api.NodeState{TypeMeta: api.TypeMeta{APIVersion: api.GroupVersion, Kind: api.KindNodeState}, Generation: api.MaxGeneration}
 	if _, err := n.Store.Apply(context.Background(), store.SourceNode, stuck); err != nil {
 		t.Fatal(err)
 	}
-	mqtttest.Eventually(t, 10*time.Second, "get nodes shows the stuck generation", func() bool {
+	mqtttest.Eventually(t, 30*time.Second, "get nodes shows the stuck generation", func() bool {
 		_, out, _ := runCtl(t, "get", "nodes", "--broker", b.URL())
 		c := columns(out, "n1")
 		return len(c) == 7 && c[3] == "node=9007199254740991"

@@ -116,7 +116,7 @@ func (r *registry) stop() {
 
 func (r *registry) waitReady() {
 	r.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		resp, err := r.client.Get(r.scheme + "://" + r.host + "/v2/")
 		if err == nil {
@@ -127,7 +127,7 @@ func (r *registry) waitReady() {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	r.t.Fatalf("registry on %s not ready after 10s", r.host)
+	r.t.Fatalf("registry on %s not ready after 30 s", r.host)
 }
 
 func (r *registry) do(method, path, contentType string, body []byte, want int) *http.Response {

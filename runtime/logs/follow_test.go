@@ -25,7 +25,7 @@ func startFollow(t *testing.T, path string, opts ReadOptions) (*syncBuffer, func
 		select {
 		case err := <-done:
 			return err
-		case <-time.After(10 * time.Second):
+		case <-time.After(30 * time.Second):
 			t.Fatal("follow did not stop on cancel")
 			return nil
 		}
@@ -43,7 +43,7 @@ func newTestWriter(t *testing.T, path string, opts Options) *Writer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if err := w.Close(ctx); err != nil {
 			t.Error(err)
@@ -127,16 +127,18 @@ func TestFollowAcrossRotations(t *testing.T) {
 func TestFollowSeveralRotationsBetweenPolls(t *testing.T) {
 	path := logPath(t)
 	w := newTestWriter(t, path, Options{MaxSize: 200, MaxFiles: 10})
+	stdout := attachPipe(t, w, Stdout)
 	out := &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- Read(ctx, path, ReadOptions{Tail: 0, Follow: true, PollInterval: 300 * time.Millisecond}, out)
+		done <- Read(ctx, path, ReadOptions{Tail: -1, Follow: true, PollInterval: 300 * time.Millisecond}, out)
 	}()
-	time.Sleep(50 * time.Millisecond) // let the follower reach the end of the empty file
-	if err := w.Attach(Stdout, strings.NewReader(numbered(0, 30))); err != nil {
-		t.Fatal(err)
-	}
+	// A follower prints what a poll found, then sleeps until the next:
+	// once the first line is out, the rest is written during that sleep.
+	fmt.Fprint(stdout, numbered(0, 1))
+	out.waitLines(t, 1)
+	fmt.Fprint(stdout, numbered(1, 30))
 	got := out.waitLines(t, 30)
 	cancel()
 	if err := <-done; err != nil {
@@ -166,21 +168,23 @@ func TestFollowStopsOnCancel(t *testing.T) {
 
 func TestFollowCompletesTornLine(t *testing.T) {
 	path := logPath(t)
-	full := rec(0, Stdout, false, "whole")
-	writeFile(t, path, full[:10])
+	full := rec(1, Stdout, false, "whole")
+	writeFile(t, path, rec(0, Stdout, false, "before")+full[:10])
 	out, stop := startFollow(t, path, ReadOptions{Tail: -1})
-	time.Sleep(20 * time.Millisecond)
+	// The line before is printed once the follower has read the file to
+	// its end, the torn record's start included.
+	out.waitLines(t, 1)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.WriteString(full[10:])
 	f.Close()
-	got := out.waitLines(t, 1)
+	got := out.waitLines(t, 2)
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 1 || got[0] != "whole\n" {
+	if len(got) != 2 || got[1] != "whole\n" {
 		t.Fatalf("followed %q", got)
 	}
 }

@@ -40,7 +40,7 @@ func writeStreams(t testing.TB, path string, opts Options, stdout, stderr string
 			t.Fatal(err)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := w.Close(ctx); err != nil {
 		t.Fatal(err)
@@ -112,7 +112,7 @@ func (b *syncBuffer) lines() []string {
 // waitLines waits until the buffer holds at least n lines and returns them.
 func (b *syncBuffer) waitLines(t testing.TB, n int) []string {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		lines := b.lines()
 		if len(lines) >= n {

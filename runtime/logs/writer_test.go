@@ -44,7 +44,7 @@ func TestWriterFormat(t *testing.T) {
 // waitSize waits until the file at path has at least n bytes.
 func waitSize(t *testing.T, path string, n int64) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
 		if fi, err := os.Stat(path); err == nil && fi.Size() >= n {
 			return
 		}
@@ -296,7 +296,7 @@ func TestWriterDropsWhenWritesFail(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("container side blocked")
 	}
 	if err := w.Close(context.Background()); err != nil {

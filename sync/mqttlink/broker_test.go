@@ -1,6 +1,7 @@
 package mqttlink
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -79,7 +80,7 @@ func (b *broker) start() {
 	}
 	b.done = make(chan struct{})
 	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(b.cmd, b.done)
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", b.port), 200*time.Millisecond)
 		if err == nil {
@@ -97,6 +98,19 @@ func (b *broker) start() {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// waitSaved returns once mosquitto's persistence file holds everything the
+// broker had before the call: it publishes a retained marker through cp and
+// waits for a save (a whole new file, renamed into place) that has it.
+func (b *broker) waitSaved(cp *controlPlane) {
+	b.t.Helper()
+	marker := fmt.Sprintf("saved-%d", time.Now().UnixNano())
+	cp.publish("outpost-test/saved", true, []byte(marker))
+	eventually(b.t, 30*time.Second, "mosquitto's persistence file with "+marker, func() bool {
+		db, err := os.ReadFile(filepath.Join(b.dir, "mosquitto.db"))
+		return err == nil && bytes.Contains(db, []byte(marker))
+	})
 }
 
 // kill is a crash: SIGKILL, no goodbye to anyone.
@@ -144,7 +158,7 @@ func newControlPlane(t *testing.T, brokerURL, id string, subscribe ...string) *c
 
 func waitTok(t *testing.T, tok mqtt.Token) {
 	t.Helper()
-	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+	if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 		t.Fatalf("mqtt token: timeout or %v", tok.Error())
 	}
 }
@@ -226,7 +240,7 @@ func runLink(t *testing.T, st *store.Store, cfg Config, node string, groups ...s
 				if err != nil {
 					t.Errorf("Run: %v", err)
 				}
-			case <-time.After(10 * time.Second):
+			case <-time.After(30 * time.Second):
 				t.Errorf("Run did not return after cancel")
 			}
 		})
@@ -237,5 +251,5 @@ func runLink(t *testing.T, st *store.Store, cfg Config, node string, groups ...s
 
 func waitConnected(t *testing.T, l *Link) {
 	t.Helper()
-	eventually(t, 10*time.Second, "link connected", func() bool { return l.State().State == StateConnected })
+	eventually(t, 30*time.Second, "link connected", func() bool { return l.State().State == StateConnected })
 }

@@ -62,7 +62,21 @@ func BenchmarkIdleBandwidth(b *testing.B) {
 	if !clk.BlockUntil(1, 10*time.Second) {
 		b.Fatal("status loop does not tick")
 	}
-	time.Sleep(50 * time.Millisecond) // the PUBACK of the first report crossed the relay
+	// Every PUBLISH is QoS 1: once each has its PUBACK back through the
+	// relay, nothing of the start-up is in flight.
+	acked := func() {
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Millisecond) {
+			pubs, _ := relay.Packets(mqtttest.Publish)
+			_, acks := relay.Packets(mqtttest.Puback)
+			if acks >= pubs {
+				return
+			}
+			if time.Now().After(deadline) {
+				b.Fatalf("%d PUBLISH up, %d PUBACK down after 30 s", pubs, acks)
+			}
+		}
+	}
+	acked()
 	relay.ResetCounts()
 	beats0 := n.Link.State().Reports.Heartbeats
 
@@ -74,7 +88,7 @@ func BenchmarkIdleBandwidth(b *testing.B) {
 		b.Fatal("status loop does not tick")
 	}
 	b.StopTimer()
-	time.Sleep(50 * time.Millisecond)
+	acked()
 
 	hours := float64(b.N)
 	up, down := relay.Bytes()

@@ -48,7 +48,7 @@ func TestBurstAppliesNewest(t *testing.T) {
 		cp.c.Publish(tp.NodeDesired(), 1, true, doc(gen, fmt.Sprintf("p%d", gen)))
 	}
 	eventually(t, 60*time.Second, "the last generation stored", func() bool { return generation(t, st, store.SourceNode) == n })
-	eventually(t, 10*time.Second, "every document acknowledged", func() bool { return inboundPending(t, st) == 0 })
+	eventually(t, 30*time.Second, "every document acknowledged", func() bool { return inboundPending(t, st) == 0 })
 	applied := appliedEvents(t, st, store.SourceNode)
 	t.Logf("%d documents, %d applied", n, applied)
 	if applied >= n {
@@ -112,7 +112,7 @@ func TestDiskFullDocumentAppliedWhenSpaceReturns(t *testing.T) {
 	cp := newControlPlane(t, b.url(), "cp")
 	waitConnected(t, l)
 	cp.publish(tp.NodeDesired(), true, doc(1, "small"))
-	eventually(t, 10*time.Second, "generation 1 stored", func() bool { return generation(t, st, store.SourceNode) == 1 })
+	eventually(t, 30*time.Second, "generation 1 stored", func() bool { return generation(t, st, store.SourceNode) == 1 })
 	connects := l.State().LastConnect
 
 	filler := filepath.Join(dir, "filler")
@@ -126,7 +126,7 @@ func TestDiskFullDocumentAppliedWhenSpaceReturns(t *testing.T) {
 	}
 	big := fmt.Appendf(nil, `{"apiVersion":"outpost.dev/v1","kind":"NodeState","generation":2,"pods":[%s]}`, strings.Join(pods, ","))
 	cp.publish(tp.NodeDesired(), true, big)
-	eventually(t, 20*time.Second, "the store failing", func() bool {
+	eventually(t, 30*time.Second, "the store failing", func() bool {
 		return strings.Contains(l.State().LastError, "document not stored")
 	})
 	if g := generation(t, st, store.SourceNode); g != 1 {
@@ -141,7 +141,7 @@ func TestDiskFullDocumentAppliedWhenSpaceReturns(t *testing.T) {
 	eventually(t, 60*time.Second, "generation 2 stored once space is back", func() bool {
 		return generation(t, st, store.SourceNode) == 2
 	})
-	eventually(t, 10*time.Second, "the document acknowledged", func() bool { return inboundPending(t, st) == 0 })
+	eventually(t, 30*time.Second, "the document acknowledged", func() bool { return inboundPending(t, st) == 0 })
 	if s := l.State(); !s.LastConnect.Equal(connects) || s.State != StateConnected {
 		t.Fatalf("the link reconnected (%v, %s): the retry must not need one", s.LastConnect, s.State)
 	}

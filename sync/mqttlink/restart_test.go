@@ -102,12 +102,12 @@ func TestLastWillMarksKilledLinkOffline(t *testing.T) {
 		if l != "connected" {
 			t.Fatalf("child said %q", l)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("child link did not connect")
 	}
 	topics, _ := protocol.NewTopics("", "child")
 	cp := newControlPlane(t, b.url(), "cp", topics.Online())
-	eventually(t, 5*time.Second, "online true", func() bool {
+	eventually(t, 30*time.Second, "online true", func() bool {
 		on := cp.got(topics.Online())
 		return len(on) > 0 && onlineOf(t, on[len(on)-1]).Online
 	})
@@ -115,7 +115,7 @@ func TestLastWillMarksKilledLinkOffline(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = cmd.Wait()
-	eventually(t, 5*time.Second, "the Last Will", func() bool {
+	eventually(t, 30*time.Second, "the Last Will", func() bool {
 		on := cp.got(topics.Online())
 		o := onlineOf(t, on[len(on)-1])
 		return !o.Online && o.Reason == "" && o.Node == "child"
@@ -157,16 +157,25 @@ func TestRestartResendsInFlightOnce(t *testing.T) {
 
 	cp := newControlPlane(t, b.url(), "cp", topics.Events())
 	l, _ := runLink(t, st, testConfig(b.url()), "n1")
-	eventually(t, 10*time.Second, "events 3 to 5", func() bool { return len(cp.events(topics.Events())) >= 3 })
-	time.Sleep(300 * time.Millisecond)
+	eventually(t, 30*time.Second, "events 3 to 5", func() bool { return len(cp.events(topics.Events())) >= 3 })
+	// One more event, sent after all of them: once it is there, a
+	// duplicate of an earlier one (the outbox is sent in order, after the
+	// session's resends) would be.
+	if err := st.RecordEvent(ctx, api.Event{Type: api.EventNormal, Reason: "Marker", Message: "last", Object: "node"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "the marker event", func() bool {
+		evs := cp.events(topics.Events())
+		return len(evs) > 0 && evs[len(evs)-1].Message == "last"
+	})
 	var got []string
 	for _, ev := range cp.events(topics.Events()) {
 		got = append(got, fmt.Sprintf("%d:%s", ev.Seq, ev.Message))
 	}
-	if strings.Join(got, " ") != "3:3 4:4 5:5" {
-		t.Fatalf("events %v, want 3:3 4:4 5:5 once each", got)
+	if strings.Join(got, " ") != "3:3 4:4 5:5 6:last" {
+		t.Fatalf("events %v, want 3:3 4:4 5:5 once each and the marker 6:last", got)
 	}
-	eventually(t, 5*time.Second, "session store empty of publishes", func() bool {
+	eventually(t, 30*time.Second, "session store empty of publishes", func() bool {
 		es, _ := st.SessionEntries(ctx)
 		for _, e := range es {
 			if strings.HasPrefix(e.Key, "o.") {
@@ -175,9 +184,7 @@ func TestRestartResendsInFlightOnce(t *testing.T) {
 		}
 		return true
 	})
-	if d := l.State().OutboxDepth; d != 0 {
-		t.Fatalf("outbox depth %d", d)
-	}
+	eventually(t, 30*time.Second, "the outbox drained", func() bool { return l.State().OutboxDepth == 0 })
 }
 
 // writeCerts makes a CA, a broker certificate for 127.0.0.1 and a client
@@ -231,13 +238,13 @@ func TestMutualTLS(t *testing.T) {
 	waitConnected(t, l)
 	cp := newControlPlane(t, b.url(), "cp")
 	cp.publish(l.Topics().NodeDesired(), true, doc(4, "a"))
-	eventually(t, 5*time.Second, "generation 4 over mTLS", func() bool { return generation(t, st, store.SourceNode) == 4 })
+	eventually(t, 30*time.Second, "generation 4 over mTLS", func() bool { return generation(t, st, store.SourceNode) == 4 })
 
 	noCert := testConfig(url)
 	noCert.TLS = TLS{CAFile: cli.ca}
 	st2 := openStore(t, filepath.Join(t.TempDir(), "other.db"))
 	l2, _ := runLink(t, st2, noCert, "n2")
-	eventually(t, 5*time.Second, "a refused attempt", func() bool { return l2.State().Failures >= 1 && l2.State().LastError != "" })
+	eventually(t, 30*time.Second, "a refused attempt", func() bool { return l2.State().Failures >= 1 && l2.State().LastError != "" })
 	if s := l2.State(); s.State == StateConnected || !strings.Contains(s.LastError, "connect failed") {
 		t.Fatalf("state without a client certificate = %+v", s)
 	}

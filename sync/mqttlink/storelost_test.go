@@ -25,7 +25,7 @@ func TestStoreLostRefetchesRetained(t *testing.T) {
 	cp := newControlPlane(t, b.url(), "cp")
 	cp.publish(l1.Topics().NodeDesired(), true, doc(4, "web"))
 	cp.publish(l1.Topics().GroupDesired("edge"), true, doc(7, "agent"))
-	eventually(t, 5*time.Second, "both documents", func() bool {
+	eventually(t, 30*time.Second, "both documents", func() bool {
 		return generation(t, st1, store.SourceNode) == 4 && generation(t, st1, edge) == 7
 	})
 	m, err := st1.Desired(ctx)
@@ -49,7 +49,7 @@ func TestStoreLostRefetchesRetained(t *testing.T) {
 	}
 	l2, _ := runLink(t, st2, testConfig(b.url()), "n1", "edge")
 	waitConnected(t, l2)
-	eventually(t, 10*time.Second, "both documents again", func() bool {
+	eventually(t, 30*time.Second, "both documents again", func() bool {
 		return generation(t, st2, store.SourceNode) == 4 && generation(t, st2, edge) == 7
 	})
 	m, err = st2.Desired(ctx)

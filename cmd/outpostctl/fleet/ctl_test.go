@@ -152,7 +152,7 @@ func dial(t *testing.T, url string) *Client {
 	t.Helper()
 	cfg := mqttlink.DefaultConfig()
 	cfg.Brokers = []string{url}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c, err := Dial(ctx, cfg, Options{})
 	if err != nil {
@@ -173,9 +173,9 @@ func withTimeout(t *testing.T, d time.Duration) context.Context {
 func TestApplyObservedByNode(t *testing.T) {
 	b := mqtttest.Start(t, mqtttest.Options{})
 	n := mqtttest.StartNode(t, mqtttest.FastConfig(b.URL()), "n1", mqtttest.NodeOptions{})
-	mqtttest.Eventually(t, 10*time.Second, "node connected", n.Connected)
+	mqtttest.Eventually(t, 30*time.Second, "node connected", n.Connected)
 	c := dial(t, b.URL())
-	ctx := withTimeout(t, 20*time.Second)
+	ctx := withTimeout(t, time.Minute)
 	tgt := Target{Node: "n1"}
 
 	for i, tc := range []struct {
@@ -227,10 +227,10 @@ func TestGroupApplyAndDiscovery(t *testing.T) {
 		nodes = append(nodes, mqtttest.StartNode(t, cfg, name, mqtttest.NodeOptions{Groups: groups}))
 	}
 	for _, n := range nodes {
-		mqtttest.Eventually(t, 10*time.Second, "connected", n.Connected)
+		mqtttest.Eventually(t, 30*time.Second, "connected", n.Connected)
 	}
 	c := dial(t, b.URL())
-	ctx := withTimeout(t, 20*time.Second)
+	ctx := withTimeout(t, time.Minute)
 	tgt := Target{Group: "edge"}
 	w, err := c.Watch(ctx, tgt, []string{"a", "b"})
 	if err != nil {
@@ -274,9 +274,9 @@ func TestSignedAndRejected(t *testing.T) {
 	cfg := mqtttest.FastConfig(b.URL())
 	cfg.TrustedKeys = map[string]string{s.KeyID: s.PublicKey()}
 	n := mqtttest.StartNode(t, cfg, "n1", mqtttest.NodeOptions{})
-	mqtttest.Eventually(t, 10*time.Second, "node connected", n.Connected)
+	mqtttest.Eventually(t, 30*time.Second, "node connected", n.Connected)
 	c := dial(t, b.URL())
-	ctx := withTimeout(t, 20*time.Second)
+	ctx := withTimeout(t, time.Minute)
 	tgt := Target{Node: "n1"}
 	w, err := c.Watch(ctx, tgt, nil)
 	if err != nil {
@@ -308,9 +308,9 @@ func TestSignedAndRejected(t *testing.T) {
 func TestEvents(t *testing.T) {
 	b := mqtttest.Start(t, mqtttest.Options{})
 	n := mqtttest.StartNode(t, mqtttest.FastConfig(b.URL()), "n1", mqtttest.NodeOptions{})
-	mqtttest.Eventually(t, 10*time.Second, "node connected", n.Connected)
+	mqtttest.Eventually(t, 30*time.Second, "node connected", n.Connected)
 	c := dial(t, b.URL())
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	got := make(chan protocol.Event, 100)
 	done := make(chan error, 1)
@@ -347,22 +347,22 @@ func TestEvents(t *testing.T) {
 func TestApplyAfterRetainedDocumentLost(t *testing.T) {
 	b := mqtttest.Start(t, mqtttest.Options{})
 	n := mqtttest.StartNode(t, mqtttest.FastConfig(b.URL()), "n1", mqtttest.NodeOptions{})
-	mqtttest.Eventually(t, 10*time.Second, "node connected", n.Connected)
+	mqtttest.Eventually(t, 30*time.Second, "node connected", n.Connected)
 	c := dial(t, b.URL())
-	ctx := withTimeout(t, 20*time.Second)
+	ctx := withTimeout(t, time.Minute)
 	tgt := Target{Node: "n1"}
 	for _, pods := range [][]string{{"a"}, {"a", "b"}, {"c"}} {
 		res, err := c.Apply(ctx, tgt, state(t, pods...), ApplyOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		mqtttest.Eventually(t, 10*time.Second, "stored", func() bool { return n.Generation(t, store.SourceNode) == res.Generation })
+		mqtttest.Eventually(t, 30*time.Second, "stored", func() bool { return n.Generation(t, store.SourceNode) == res.Generation })
 	}
 	// Clear the retained document, as an operator's cleanup would.
 	if err := c.wait(ctx, c.c.Publish(tgt.DesiredTopic(c.Prefix()), 1, true, []byte{})); err != nil {
 		t.Fatal(err)
 	}
-	mqtttest.Eventually(t, 10*time.Second, "the node reports generation 3", func() bool {
+	mqtttest.Eventually(t, 30*time.Second, "the node reports generation 3", func() bool {
 		f, err := c.Fleet(ctx, "n1")
 		return err == nil && f.Nodes["n1"] != nil && f.Nodes["n1"].Report != nil &&
 			f.Nodes["n1"].Report.ObservedGenerations[tgt.Source()] == 3

@@ -32,18 +32,18 @@ func publishRaw(t *testing.T, c *Client, tgt Target, st *api.NodeState, gen int6
 func TestWaitNeverReportsStaleAsObserved(t *testing.T) {
 	b := mqtttest.Start(t, mqtttest.Options{})
 	n := mqtttest.StartNode(t, mqtttest.FastConfig(b.URL()), "n1", mqtttest.NodeOptions{Groups: []string{"edge"}})
-	mqtttest.Eventually(t, 10*time.Second, "node connected", n.Connected)
+	mqtttest.Eventually(t, 30*time.Second, "node connected", n.Connected)
 	c := dial(t, b.URL())
-	ctx := withTimeout(t, 30*time.Second)
+	ctx := withTimeout(t, time.Minute)
 	tgt := Target{Group: "edge"}
 	edge, _ := store.GroupSource("edge")
 
 	publishRaw(t, c, tgt, state(t, "a"), 100, nil)
-	mqtttest.Eventually(t, 10*time.Second, "generation 100 stored", func() bool { return n.Generation(t, edge) == 100 })
+	mqtttest.Eventually(t, 30*time.Second, "generation 100 stored", func() bool { return n.Generation(t, edge) == 100 })
 	// The retained document goes back to 5 (the node rejects it): apply
 	// now publishes 6.
 	publishRaw(t, c, tgt, state(t, "b"), 5, nil)
-	mqtttest.Eventually(t, 10*time.Second, "a report of generation 100", func() bool {
+	mqtttest.Eventually(t, 30*time.Second, "a report of generation 100", func() bool {
 		f, err := c.Fleet(ctx, "n1")
 		return err == nil && f.Nodes["n1"] != nil && f.Nodes["n1"].Report != nil &&
 			f.Nodes["n1"].Report.ObservedGenerations[string(edge)] == 100
@@ -74,13 +74,13 @@ func TestWaitNeverReportsStaleAsObserved(t *testing.T) {
 func TestSameGenerationOtherContentRejected(t *testing.T) {
 	b := mqtttest.Start(t, mqtttest.Options{})
 	n := mqtttest.StartNode(t, mqtttest.FastConfig(b.URL()), "n1", mqtttest.NodeOptions{})
-	mqtttest.Eventually(t, 10*time.Second, "node connected", n.Connected)
+	mqtttest.Eventually(t, 30*time.Second, "node connected", n.Connected)
 	c := dial(t, b.URL())
-	ctx := withTimeout(t, 30*time.Second)
+	ctx := withTimeout(t, time.Minute)
 	tgt := Target{Node: "n1"}
 
 	publishRaw(t, c, tgt, state(t, "first"), 2, nil)
-	mqtttest.Eventually(t, 10*time.Second, "a report of generation 2", func() bool {
+	mqtttest.Eventually(t, 30*time.Second, "a report of generation 2", func() bool {
 		f, err := c.Fleet(ctx, "n1")
 		return err == nil && f.Nodes["n1"] != nil && f.Nodes["n1"].Report != nil &&
 			f.Nodes["n1"].Report.ObservedGenerations["remote:node"] == 2
@@ -95,7 +95,7 @@ func TestSameGenerationOtherContentRejected(t *testing.T) {
 	if !errors.Is(err, ErrRejected) || len(p.Observed) != 0 {
 		t.Fatalf("wait = %+v, %v; want the second document rejected", p, err)
 	}
-	mqtttest.Eventually(t, 10*time.Second, "the node's StaleGeneration event", func() bool {
+	mqtttest.Eventually(t, 30*time.Second, "the node's StaleGeneration event", func() bool {
 		evs, _ := n.Store.RecentEvents(ctx, "source/remote:node", 0)
 		for _, ev := range evs {
 			if ev.Reason == "StaleGeneration" && strings.Contains(ev.Message, "generation 2 is stored already, with other pods or services") {
@@ -118,13 +118,13 @@ func TestResetFreesNodeAtEndOfRange(t *testing.T) {
 	cfg := mqtttest.FastConfig(b.URL())
 	cfg.TrustedKeys = map[string]string{s.KeyID: s.PublicKey()}
 	n := mqtttest.StartNode(t, cfg, "n1", mqtttest.NodeOptions{})
-	mqtttest.Eventually(t, 10*time.Second, "node connected", n.Connected)
+	mqtttest.Eventually(t, 30*time.Second, "node connected", n.Connected)
 	c := dial(t, b.URL())
-	ctx := withTimeout(t, 30*time.Second)
+	ctx := withTimeout(t, time.Minute)
 	tgt := Target{Node: "n1"}
 
 	publishRaw(t, c, tgt, state(t, "a"), api.MaxGeneration, s)
-	mqtttest.Eventually(t, 10*time.Second, "the last generation stored", func() bool {
+	mqtttest.Eventually(t, 30*time.Second, "the last generation stored", func() bool {
 		return n.Generation(t, store.SourceNode) == api.MaxGeneration
 	})
 	if _, err := c.Apply(ctx, tgt, state(t, "b"), ApplyOptions{Signer: s}); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "--reset") {
