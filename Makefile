@@ -12,6 +12,7 @@ CTRD_VERSION := $(shell $(GO) list -m -f '{{.Version}}' github.com/containerd/co
 LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) \
 	-X github.com/containerd/containerd/v2/version.Version=$(CTRD_VERSION)
 BUILD    := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
+MODULE   := $(shell $(GO) list -m 2>/dev/null)
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # The three device architectures: GOOS/GOARCH[/GOARM] -> dist/outpost-<name>.
 ARCHES   := amd64 arm64 armv7
@@ -96,6 +97,10 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
+	@# docs/architecture.md's package table lists exactly the module's packages.
+	@diff <($(GO) list ./... | sed 's|^$(MODULE)/||' | sort) \
+	      <(sed -n '/^## Packages/,$$p' docs/architecture.md | grep -o '^| `[a-z0-9/]*`' | tr -d '|` ' | sort) \
+	  || { echo "docs/architecture.md: the package table differs from go list (< missing, > extra)"; exit 1; }
 
 clean:
 	rm -rf bin dist
