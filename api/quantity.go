@@ -13,9 +13,13 @@ import (
 
 // Quantity is a Kubernetes resource quantity ("500m", "64Mi", "1.5", "2e3").
 //
-// Outpost does not use k8s.io/apimachinery's resource.Quantity: it would pull
-// several megabytes into a binary that must stay small. This parser accepts
-// the same grammar:
+// Outpost does not use k8s.io/apimachinery's resource.Quantity. The outpost
+// binary links that package anyway (through containerd), but api is the leaf
+// every tool imports: with it, outpostctl grew from 7.42 to 8.03 MB (+0.6 MB,
+// +8%, measured stripped for amd64) and api would pull in cbor, inf.v0 and
+// sigs.k8s.io/json, for a type whose text and value this package needs
+// exactly and whose API (Cmp, Add, MilliValue) it uses little of. This
+// parser accepts the same grammar:
 //
 //	<quantity>        ::= <signedNumber><suffix>
 //	<signedNumber>    ::= <number> | <sign><number>
