@@ -23,10 +23,22 @@ func IsManifestFile(name string) bool {
 	return false
 }
 
-// ManifestFiles expands a -f argument: "-" stays (standard input), a
-// directory gives its manifest files (recursively, sorted), anything else
-// is taken as is.
-func ManifestFiles(arg string) ([]string, error) {
+// ManifestFiles expands -f arguments, in order: "-" stays (standard
+// input), a directory gives its manifest files (recursively, sorted),
+// anything else is taken as is.
+func ManifestFiles(args ...string) ([]string, error) {
+	var out []string
+	for _, arg := range args {
+		files, err := manifestFiles(arg)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, files...)
+	}
+	return out, nil
+}
+
+func manifestFiles(arg string) ([]string, error) {
 	if arg == "-" {
 		return []string{arg}, nil
 	}

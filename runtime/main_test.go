@@ -6,18 +6,13 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/outpost-edge/outpost/runtime/ctrd"
-	"github.com/outpost-edge/outpost/runtime/shim"
+	"github.com/outpost-edge/outpost/runtime/shim/shimtest"
 )
 
-// TestMain lets the test binary serve as the shim, as outpost's main does,
-// and as the agent process that TestKilledAgent kills.
+// TestMain lets the test binary serve as the shim, and as the agent process
+// that TestKilledAgent kills.
 func TestMain(m *testing.M) {
-	if shim.IsShimInvocation(os.Args) {
-		shim.Run()
-		os.Exit(0)
-	}
-	ctrd.RouteGlobalLogs(zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr}).Level(zerolog.ErrorLevel))
+	shimtest.Serve(zerolog.ErrorLevel)
 	if os.Getenv(childEnv) != "" {
 		runChildAgent()
 		return

@@ -6,17 +6,12 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/outpost-edge/outpost/runtime/ctrd"
-	"github.com/outpost-edge/outpost/runtime/shim"
+	"github.com/outpost-edge/outpost/runtime/shim/shimtest"
 )
 
-// TestMain lets the test binary serve as containerd's shim, as outpost's
-// main does, for the exec tests against a real container.
+// TestMain lets the test binary serve as containerd's shim, for the exec
+// tests against a real container.
 func TestMain(m *testing.M) {
-	if shim.IsShimInvocation(os.Args) {
-		shim.Run()
-		os.Exit(0)
-	}
-	ctrd.RouteGlobalLogs(zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr}).Level(zerolog.ErrorLevel))
+	shimtest.Serve(zerolog.ErrorLevel)
 	os.Exit(m.Run())
 }

@@ -26,13 +26,9 @@ func runApply(args []string, stdout, stderr io.Writer) error {
 	if len(files) == 0 {
 		return cmd.Fail("-f is required")
 	}
-	var paths []string
-	for _, f := range files {
-		p, err := api.ManifestFiles(f)
-		if err != nil {
-			return err
-		}
-		paths = append(paths, p...)
+	paths, err := api.ManifestFiles(files...)
+	if err != nil {
+		return err
 	}
 	c, ctx, cancel, err := cmd.connect()
 	if err != nil {

@@ -22,13 +22,9 @@ func runValidate(args []string, stdout, stderr io.Writer) error {
 	if len(files) == 0 {
 		return cmd.Fail("no file given")
 	}
-	var paths []string
-	for _, f := range files {
-		p, err := api.ManifestFiles(f)
-		if err != nil {
-			return err
-		}
-		paths = append(paths, p...)
+	paths, err := api.ManifestFiles(files...)
+	if err != nil {
+		return err
 	}
 	problems, pods, services := 0, 0, 0
 	for _, p := range paths {

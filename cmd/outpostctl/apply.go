@@ -137,18 +137,16 @@ func splitList(l cli.StringList) []string {
 // one NodeState.
 func loadState(args []string) (*api.NodeState, error) {
 	var ms []fleet.Manifest
-	for _, a := range args {
-		paths, err := api.ManifestFiles(a)
+	paths, err := api.ManifestFiles(args...)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range paths {
+		data, err := api.ReadManifestFile(p)
 		if err != nil {
 			return nil, err
 		}
-		for _, p := range paths {
-			data, err := api.ReadManifestFile(p)
-			if err != nil {
-				return nil, err
-			}
-			ms = append(ms, fleet.Manifest{Name: p, Data: data})
-		}
+		ms = append(ms, fleet.Manifest{Name: p, Data: data})
 	}
 	return fleet.Assemble(ms)
 }

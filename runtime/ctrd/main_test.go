@@ -6,19 +6,11 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/outpost-edge/outpost/runtime/ctrd"
-	"github.com/outpost-edge/outpost/runtime/shim"
+	"github.com/outpost-edge/outpost/runtime/shim/shimtest"
 )
 
-// TestMain makes the test binary the shim, as outpost's main does: the
-// embedded server's default ShimPath is this executable, and containerd
-// execs it with shim flags.
+// TestMain makes the test binary the shim; containerd's warnings are kept.
 func TestMain(m *testing.M) {
-	if shim.IsShimInvocation(os.Args) {
-		shim.Run()
-		os.Exit(0)
-	}
-	// containerd logs much through its global logger; keep the warnings.
-	ctrd.RouteGlobalLogs(zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr}).Level(zerolog.WarnLevel))
+	shimtest.Serve(zerolog.WarnLevel)
 	os.Exit(m.Run())
 }
