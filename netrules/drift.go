@@ -60,6 +60,7 @@ func (r *Rules) watchDrift() error {
 			}
 			for _, m := range msgs {
 				if m.Header.PID != own && touches(m, r.cfg.TableName) {
+					r.foreign.Add(1)
 					r.markDrift(changeName(m))
 					break
 				}

@@ -22,14 +22,21 @@ func TestFlushRulesetIsRepaired(t *testing.T) {
 	mustSync(t, r, svcs, pods)
 	mustSync(t, r, svcs, webPods(n, "b"))
 	spread(t, n.pods["c"], "tcp", vip+":80", "b")
+
+	// Someone else's change to another table is none of our business; a
+	// change to ours is, and is seen after every notification before it:
+	// when it is, the table's own syncs must not have counted.
+	n.run(t, n.node, nft+" add table ip other")
+	n.run(t, n.node, nft+" add chain ip outpost marker")
 	select {
 	case <-r.Resync():
-		t.Fatal("Resync woke for the table's own syncs")
-	case <-time.After(300 * time.Millisecond):
+	case <-time.After(30 * time.Second):
+		t.Fatal("Resync did not wake after another process added a chain")
 	}
-
-	// Someone else's change to another table is none of our business.
-	n.run(t, n.node, nft+" add table ip other")
+	if got := r.Status().ForeignChanges; got != 1 {
+		t.Fatalf("%d foreign changes seen, want 1 (the marker chain): the table's own syncs counted", got)
+	}
+	mustSync(t, r, svcs, webPods(n, "b"))
 	n.run(t, n.node, nft+" flush ruleset")
 	if _, _, err := ask(n.pods["c"], "tcp", vip+":80"); err == nil {
 		t.Fatal("the service answered with the ruleset flushed")

@@ -101,6 +101,7 @@ type Rules struct {
 
 	monitor *netlink.Conn // nftables notifications, for drift
 	dirty   atomic.Bool   // the next Sync is full: the table drifted or is due
+	foreign atomic.Int64  // changes to the table by other processes, seen
 	resync  chan struct{}
 	stop    chan struct{} // closed by Close
 }

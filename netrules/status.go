@@ -21,6 +21,9 @@ type Status struct {
 	Problems []string
 	Synced   time.Time
 	Full     bool // the last sync replaced the table
+	// ForeignChanges counts the changes other processes made to the table
+	// (a firewall reload, an admin) that the agent saw and repaired.
+	ForeignChanges int64
 }
 
 // ServiceStatus is one service's virtual IP and ports.
@@ -98,7 +101,9 @@ func targetText(sp *servicePort) string {
 func (r *Rules) Status() Status {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.synced.status()
+	st := r.synced.status()
+	st.ForeignChanges = r.foreign.Load()
+	return st
 }
 
 // Dump returns the table as nft-like text: what the last successful sync
