@@ -3,8 +3,6 @@ package netrules_test
 import (
 	"context"
 	"errors"
-	"fmt"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,35 +13,10 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/sys/unix"
 
-	"github.com/outpost-edge/outpost/api"
 	"github.com/outpost-edge/outpost/internal/testenv"
 	"github.com/outpost-edge/outpost/netrules"
 	"github.com/outpost-edge/outpost/runtime/netns"
 )
-
-// bigCluster is services services with endpoints pods each.
-func bigCluster(services, endpoints int) ([]api.Service, []netrules.Pod) {
-	var svcs []api.Service
-	var pods []netrules.Pod
-	for s := range services {
-		sel := map[string]string{"svc": fmt.Sprintf("s%d", s)}
-		svcs = append(svcs, api.Service{
-			Metadata: api.ObjectMeta{Name: fmt.Sprintf("svc%d", s)},
-			Spec: api.ServiceSpec{Type: api.ServiceTypeClusterIP, Selector: sel,
-				ClusterIP: netip.AddrFrom4([4]byte{10, 96, byte(s >> 8), byte(s)}).String(),
-				Ports:     []api.ServicePort{{Port: 80, TargetPort: api.FromInt(8080)}}},
-		})
-		for e := range endpoints {
-			i := s*endpoints + e
-			pods = append(pods, netrules.Pod{
-				Pod:   pod(fmt.Sprintf("p%d", i), sel, api.ContainerPort{ContainerPort: 8080}),
-				IP:    netip.AddrFrom4([4]byte{10, 88, byte(i >> 8), byte(i)}),
-				Ready: true,
-			})
-		}
-	}
-	return svcs, pods
-}
 
 // BenchmarkSync: a full sync of 1000 services with 10 endpoints each, the
 // same table loaded by `nft -f` from its text (the baseline), and a sync
@@ -60,7 +33,7 @@ func BenchmarkSync(b *testing.B) {
 	defer ns.Remove()
 
 	ctx := context.Background()
-	svcs, pods := bigCluster(1000, 10)
+	svcs, pods := netrules.BigCluster(1000, 10)
 	r, err := netrules.New(ctx, netrules.Config{NetNSPath: ns.Path()}, zerolog.Nop())
 	if err != nil {
 		b.Fatal(err)

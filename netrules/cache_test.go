@@ -8,7 +8,9 @@ import (
 	"github.com/outpost-edge/outpost/api"
 )
 
-func cacheCluster(services, endpoints int) ([]api.Service, []Pod) {
+// BigCluster is services ClusterIP services with endpoints ready pods each
+// (exported for the benchmark in package netrules_test).
+func BigCluster(services, endpoints int) ([]api.Service, []Pod) {
 	var svcs []api.Service
 	var pods []Pod
 	for s := range services {
@@ -31,7 +33,7 @@ func cacheCluster(services, endpoints int) ([]api.Service, []Pod) {
 // random, in place too, and checks that the cache computes what the full
 // computation does.
 func TestEndpointCacheMatchesFullComputation(t *testing.T) {
-	svcs, pods := cacheCluster(50, 4)
+	svcs, pods := BigCluster(50, 4)
 	svcs[3].Spec.Type = api.ServiceTypeNodePort
 	svcs[3].Spec.Ports[0].NodePort = 30001
 	pods[7].Pod.Spec.Containers[0].Ports[0].HostPort = 9000

@@ -294,33 +294,19 @@ func (nb *nlBatch) delSet(name string) {
 
 // epsElems adds (or, with del, deletes) elements of an endpoint map.
 func (nb *nlBatch) epsElems(set string, es []epsElem, del bool) {
-	typ := uint16(unix.NFT_MSG_NEWSETELEM)
-	flags := uint16(unix.NLM_F_REQUEST | unix.NLM_F_CREATE)
-	if del {
-		typ, flags = unix.NFT_MSG_DELSETELEM, unix.NLM_F_REQUEST
-	}
-	for len(es) > 0 {
-		at := nb.begin(batchMsgs|typ, flags)
-		nb.str(unix.NFTA_SET_ELEM_LIST_SET, set)
-		nb.str(unix.NFTA_SET_ELEM_LIST_TABLE, nb.table)
-		list := nb.nest(unix.NFTA_SET_ELEM_LIST_ELEMENTS)
-		for len(es) > 0 && len(nb.b)-list < elemBudget {
-			item := nb.nest(unix.NFTA_LIST_ELEM)
-			k := nb.nest(unix.NFTA_SET_ELEM_KEY)
-			nb.attr(unix.NFTA_DATA_VALUE, binary.NativeEndian.AppendUint32(nil, es[0].slot))
-			nb.unnest(k)
-			if !del {
-				a := es[0].addr.As4()
-				d := nb.nest(unix.NFTA_SET_ELEM_DATA)
-				nb.attr(unix.NFTA_DATA_VALUE, append(a[:], byte(es[0].port>>8), byte(es[0].port), 0, 0))
-				nb.unnest(d)
-			}
-			nb.unnest(item)
-			es = es[1:]
+	nb.setElems(set, len(es), del, func(i int) {
+		item := nb.nest(unix.NFTA_LIST_ELEM)
+		k := nb.nest(unix.NFTA_SET_ELEM_KEY)
+		nb.attr(unix.NFTA_DATA_VALUE, binary.NativeEndian.AppendUint32(nil, es[i].slot))
+		nb.unnest(k)
+		if !del {
+			a := es[i].addr.As4()
+			d := nb.nest(unix.NFTA_SET_ELEM_DATA)
+			nb.attr(unix.NFTA_DATA_VALUE, append(a[:], byte(es[i].port>>8), byte(es[i].port), 0, 0))
+			nb.unnest(d)
 		}
-		nb.unnest(list)
-		nb.end(at)
-	}
+		nb.unnest(item)
+	})
 }
 
 // elem adds one element, key -> goto target (no target: a key to delete).
@@ -340,26 +326,32 @@ func (nb *nlBatch) elem(key []byte, target string) {
 	nb.unnest(item)
 }
 
-// elems adds (or, with del, deletes) elements of a named map, as many per
-// message as an attribute holds.
+// elems adds (or, with del, deletes) elements of a named map.
 func (nb *nlBatch) elems(set string, es []elem, del bool) {
+	nb.setElems(set, len(es), del, func(i int) {
+		target := es[i].chain
+		if del {
+			target = ""
+		}
+		nb.elem(es[i].key.bytes(), target)
+	})
+}
+
+// setElems adds (or, with del, deletes) n elements of a named set or map,
+// as many per message as an attribute holds; put writes element i.
+func (nb *nlBatch) setElems(set string, n int, del bool, put func(i int)) {
 	typ := uint16(unix.NFT_MSG_NEWSETELEM)
 	flags := uint16(unix.NLM_F_REQUEST | unix.NLM_F_CREATE)
 	if del {
 		typ, flags = unix.NFT_MSG_DELSETELEM, unix.NLM_F_REQUEST
 	}
-	for len(es) > 0 {
+	for i := 0; i < n; {
 		at := nb.begin(batchMsgs|typ, flags)
 		nb.str(unix.NFTA_SET_ELEM_LIST_SET, set)
 		nb.str(unix.NFTA_SET_ELEM_LIST_TABLE, nb.table)
 		list := nb.nest(unix.NFTA_SET_ELEM_LIST_ELEMENTS)
-		for len(es) > 0 && len(nb.b)-list < elemBudget {
-			target := es[0].chain
-			if del {
-				target = ""
-			}
-			nb.elem(es[0].key.bytes(), target)
-			es = es[1:]
+		for ; i < n && len(nb.b)-list < elemBudget; i++ {
+			put(i)
 		}
 		nb.unnest(list)
 		nb.end(at)

@@ -36,9 +36,7 @@ spec:
 
 func TestExitCodesAndLogs(t *testing.T) {
 	e := newEnv(t, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	events := e.rt.Events(ctx)
+	ctx, events := e.events()
 	tests := []struct {
 		name, cmd, reason string
 		code              int32
@@ -109,9 +107,7 @@ func TestGracePeriod(t *testing.T) {
 
 func TestReadOnlyRootFilesystem(t *testing.T) {
 	e := newEnv(t, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	events := e.rt.Events(ctx)
+	_, events := e.events()
 	doc := hostPod("ro", "touch /probe && echo writable || echo readonly; touch /tmp/x && exit 0 || exit 9") +
 		"    securityContext: {readOnlyRootFilesystem: true}\n"
 	_, _, started := e.run(pod(t, doc))
@@ -126,9 +122,7 @@ func TestReadOnlyRootFilesystem(t *testing.T) {
 
 func TestOOMKilled(t *testing.T) {
 	e := newEnv(t, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	events := e.rt.Events(ctx)
+	ctx, events := e.events()
 	doc := hostPod("hog", "exec dd if=/dev/zero of=/dev/null bs=64M count=1") +
 		"    resources: {limits: {memory: 16Mi}}\n"
 	_, _, started := e.run(pod(t, doc))
@@ -148,9 +142,7 @@ func TestHostPathPolicy(t *testing.T) {
 	if err := os.WriteFile(allowed+"/greeting", []byte("hi from the host\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	events := e.rt.Events(ctx)
+	ctx, events := e.events()
 	mount := func(path string) string {
 		return hostPod("hp", "cat /host/greeting") +
 			"    volumeMounts: [{name: h, mountPath: /host, readOnly: true}]\n" +

@@ -1,7 +1,6 @@
 package runtime_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -19,9 +18,7 @@ func TestExternalContainerd(t *testing.T) {
 		network(c)
 		c.ContainerdAddress = sock
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	events := e.rt.Events(ctx)
+	ctx, events := e.events()
 	doc := `apiVersion: v1
 kind: Pod
 metadata: {name: outside}

@@ -14,6 +14,7 @@ import (
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/containerd/v2/pkg/oci"
+	"github.com/opencontainers/image-spec/identity"
 	"github.com/rs/zerolog"
 
 	"github.com/outpost-edge/outpost/api"
@@ -21,6 +22,7 @@ import (
 	"github.com/outpost-edge/outpost/runtime"
 	"github.com/outpost-edge/outpost/runtime/containerspec"
 	"github.com/outpost-edge/outpost/runtime/ctrd"
+	"github.com/outpost-edge/outpost/runtime/images"
 	"github.com/outpost-edge/outpost/runtime/runtimeapi"
 	"github.com/outpost-edge/outpost/runtime/testimage"
 )
@@ -99,10 +101,7 @@ func (e *env) restart() {
 func (e *env) newBareContainer(prefix string, opts ...client.NewContainerOpts) client.Container {
 	e.t.Helper()
 	ctx := namespaces.WithNamespace(context.Background(), ctrd.Namespace)
-	img, err := e.rt.Client().GetImage(ctx, testImage)
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	img := e.image(ctx)
 	id := prefix + "-" + newUID()[:12]
 	opts = append([]client.NewContainerOpts{client.WithImage(img), client.WithNewSnapshot(id, img),
 		client.WithNewSpec(oci.WithImageConfig(img)),
@@ -122,6 +121,30 @@ func (e *env) newBareContainer(prefix string, opts ...client.NewContainerOpts) c
 		cont.Delete(ctx, client.WithSnapshotCleanup)
 	})
 	return cont
+}
+
+// image is the test image; ctx carries containerd's namespace.
+func (e *env) image(ctx context.Context) client.Image {
+	e.t.Helper()
+	img, err := e.rt.Client().GetImage(ctx, testImage)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return img
+}
+
+// prepareSnapshot prepares container id's snapshot on the test image, as
+// NewContainer does, with no container recorded for it: what an agent
+// killed between the two leaves behind.
+func (e *env) prepareSnapshot(ctx context.Context, id string) {
+	e.t.Helper()
+	diffIDs, err := e.image(ctx).RootFS(ctx)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := e.rt.Client().SnapshotService(images.DefaultSnapshotter).Prepare(ctx, id, identity.ChainID(diffIDs).String()); err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 // removeAll removes every container and pod the test left.
@@ -181,6 +204,14 @@ func (e *env) run(p *api.Pod) (runtimeapi.PodRef, *runtimeapi.Sandbox, []runtime
 		started = append(started, s)
 	}
 	return ref, sb, started
+}
+
+// events subscribes to the runtime's exit and OOM events; ctx, the
+// subscription's, is cancelled when the test ends.
+func (e *env) events() (context.Context, <-chan runtimeapi.Event) {
+	ctx, cancel := context.WithCancel(context.Background())
+	e.t.Cleanup(cancel)
+	return ctx, e.rt.Events(ctx)
 }
 
 // waitExit waits for the exit event of container id.

@@ -5,10 +5,8 @@ import (
 	"testing"
 
 	"github.com/containerd/containerd/v2/pkg/namespaces"
-	"github.com/opencontainers/image-spec/identity"
 
 	"github.com/outpost-edge/outpost/runtime/ctrd"
-	"github.com/outpost-edge/outpost/runtime/images"
 	"github.com/outpost-edge/outpost/runtime/runtimeapi"
 )
 
@@ -20,19 +18,8 @@ func TestSnapshotLeftByAKilledAgent(t *testing.T) {
 	p := pod(t, hostPod("leftover", "echo started; exec sleep 3600"))
 	ref := runtimeapi.PodRef{Source: "static", Name: "leftover", UID: newUID()}
 	id := ref.UID[:12] + "-main-2" // the ID of attempt 2 of container main
-	ctx := namespaces.WithNamespace(context.Background(), ctrd.Namespace)
-	img, err := e.rt.Client().GetImage(ctx, testImage)
-	if err != nil {
-		t.Fatal(err)
-	}
-	diffIDs, err := img.RootFS(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// What the killed agent had prepared: the container's snapshot on the image.
-	if _, err := e.rt.Client().SnapshotService(images.DefaultSnapshotter).Prepare(ctx, id, identity.ChainID(diffIDs).String()); err != nil {
-		t.Fatal(err)
-	}
+	e.prepareSnapshot(namespaces.WithNamespace(context.Background(), ctrd.Namespace), id)
 	sb, err := e.rt.EnsureSandbox(context.Background(), p, ref)
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package runtime_test
 
 import (
-	"context"
 	"strconv"
 	"strings"
 	"testing"
@@ -29,9 +28,7 @@ fi`
 // (internal/vmtest).
 func TestResourceLimits(t *testing.T) {
 	e := newEnv(t, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	events := e.rt.Events(ctx)
+	_, events := e.events()
 	doc := hostPod("limits", limitsScript) +
 		"    resources: {limits: {cpu: 100m, memory: 48Mi}, requests: {cpu: 50m}}\n"
 	_, _, started := e.run(pod(t, doc))

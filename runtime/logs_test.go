@@ -1,7 +1,6 @@
 package runtime_test
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,9 +17,7 @@ import (
 // size and only the configured number of files is kept.
 func TestLogRotation(t *testing.T) {
 	e := newEnv(t, func(c *runtime.Config) { c.Logs = logs.Options{MaxSize: 8 << 10, MaxFiles: 3} })
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	events := e.rt.Events(ctx)
+	ctx, events := e.events()
 	_, _, started := e.run(pod(t, hostPod("chatty", "i=0; while [ $i -lt 3000 ]; do echo line $i of the chatty container; i=$((i+1)); done")))
 	waitExit(t, events, started[0].ID, 30*time.Second)
 	if _, err := e.rt.StopContainer(ctx, started[0].ID, time.Second); err != nil {
@@ -50,9 +47,7 @@ func TestLogRotation(t *testing.T) {
 // logs are left alone.
 func TestOldAttemptLogsRemoved(t *testing.T) {
 	e := newEnv(t, func(c *runtime.Config) { c.Logs = logs.Options{MaxSize: 4 << 10, MaxFiles: 3} })
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	events := e.rt.Events(ctx)
+	ctx, events := e.events()
 	p := pod(t, hostPod("attempts", "i=0; while [ $i -lt 300 ]; do echo line $i of a container that will be restarted; i=$((i+1)); done"))
 	side := p.Spec.Containers[0]
 	side.Name = "side"

@@ -5,39 +5,17 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/containerd/containerd/v2/pkg/namespaces"
-	"github.com/opencontainers/image-spec/identity"
 	"golang.org/x/sys/unix"
 
+	"github.com/outpost-edge/outpost/internal/testenv"
 	"github.com/outpost-edge/outpost/runtime/ctrd"
 	"github.com/outpost-edge/outpost/runtime/images"
 	"github.com/outpost-edge/outpost/runtime/runtimeapi"
 )
-
-// shimsOf lists the shim daemons serving the containerd whose state dir is
-// state (their command line names its socket).
-func shimsOf(t testing.TB, state string) []string {
-	t.Helper()
-	sock := filepath.Join(state, "containerd.sock")
-	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	var pids []string
-	for _, p := range procs {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
-		if i := slices.Index(args, "-address"); i >= 0 && i+1 < len(args) && args[i+1] == sock &&
-			!slices.Contains(args, "start") && !slices.Contains(args, "delete") {
-			pids = append(pids, filepath.Base(filepath.Dir(p)))
-		}
-	}
-	return pids
-}
 
 // TestShimWithoutBootstrapIsReaped: an agent killed while a shim started,
 // before containerd wrote the task's bootstrap.json, leaves a bundle
@@ -47,7 +25,7 @@ func shimsOf(t testing.TB, state string) []string {
 func TestShimWithoutBootstrapIsReaped(t *testing.T) {
 	e := newEnv(t, nil)
 	_, _, started := e.run(pod(t, hostPod("lost", "exec sleep 3600")))
-	if got := shimsOf(t, e.cfg.StateDir); len(got) != 1 {
+	if got := testenv.ShimPIDs(e.cfg.StateDir); len(got) != 1 {
 		t.Fatalf("shims %v, want one", got)
 	}
 	if err := e.rt.Close(); err != nil {
@@ -59,7 +37,7 @@ func TestShimWithoutBootstrapIsReaped(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.start()
-	if got := shimsOf(t, e.cfg.StateDir); len(got) != 0 {
+	if got := testenv.ShimPIDs(e.cfg.StateDir); len(got) != 0 {
 		t.Errorf("shims %v left after a restart, want none", got)
 	}
 	if socks, _ := os.ReadDir(filepath.Join(e.cfg.StateDir, "s")); len(socks) != 0 {
@@ -82,15 +60,6 @@ func TestShimWithoutBootstrapIsReaped(t *testing.T) {
 func TestSnapshotWithoutContainerIsReaped(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := namespaces.WithNamespace(context.Background(), ctrd.Namespace)
-	img, err := e.rt.Client().GetImage(ctx, testImage)
-	if err != nil {
-		t.Fatal(err)
-	}
-	diffIDs, err := img.RootFS(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sn := e.rt.Client().SnapshotService(images.DefaultSnapshotter)
 	const id = "0123456789ab-main-3"
 	// Under a lease, as NewContainer prepares it: the lease (24 h) of the
 	// killed agent keeps it from containerd's garbage collection.
@@ -98,13 +67,11 @@ func TestSnapshotWithoutContainerIsReaped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := sn.Prepare(lctx, id, identity.ChainID(diffIDs).String()); err != nil {
-		t.Fatal(err)
-	}
+	e.prepareSnapshot(lctx, id)
 	// A container's own snapshot stays.
 	_, _, started := e.run(pod(t, hostPod("kept", "exec sleep 3600")))
 	e.restart()
-	sn = e.rt.Client().SnapshotService(images.DefaultSnapshotter)
+	sn := e.rt.Client().SnapshotService(images.DefaultSnapshotter)
 	if _, err := sn.Stat(ctx, id); err == nil {
 		t.Errorf("snapshot %s of no container survived a restart", id)
 	}

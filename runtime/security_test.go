@@ -48,9 +48,7 @@ func refuse(e *env, doc string) error {
 // container with runAsNonRoot is refused; with runAsUser it runs as that uid.
 func TestRunAsNonRoot(t *testing.T) {
 	e := newEnv(t, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	events := e.rt.Events(ctx)
+	_, events := e.events()
 
 	err := refuse(e, hostPod("root", "id -u")+"    securityContext: {runAsNonRoot: true}\n")
 	if !errors.Is(err, containerspec.ErrRunAsNonRoot) || !strings.Contains(err.Error(), "container has runAsNonRoot and image will run as root") {
@@ -72,10 +70,7 @@ func TestRunAsNonRoot(t *testing.T) {
 func TestRunAsNonRootNamedUser(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := namespaces.WithNamespace(context.Background(), ctrd.Namespace)
-	img, err := e.rt.Client().GetImage(ctx, testImage)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := e.image(ctx)
 	cfg, err := img.Spec(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -134,9 +129,7 @@ func TestRunAsNonRootNamedUser(t *testing.T) {
 func TestHostPathType(t *testing.T) {
 	allowed := t.TempDir()
 	e := newEnv(t, func(c *runtime.Config) { c.Policy.HostPathPrefixes = []string{allowed} })
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	events := e.rt.Events(ctx)
+	_, events := e.events()
 	mount := func(path, typ string) string {
 		return hostPod("hp", "ls -ld /host && echo written > /host/out") +
 			"    volumeMounts: [{name: h, mountPath: /host}]\n" +

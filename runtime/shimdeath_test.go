@@ -1,7 +1,6 @@
 package runtime_test
 
 import (
-	"context"
 	"syscall"
 	"testing"
 	"time"
@@ -15,9 +14,7 @@ import (
 // the container can be removed.
 func TestShimDied(t *testing.T) {
 	e := newEnv(t, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	events := e.rt.Events(ctx)
+	ctx, events := e.events()
 	_, _, started := e.run(pod(t, hostPod("orphan", "sleep 3600")))
 	shimPID := testenv.ParentPID(int(started[0].PID))
 	if shimPID == 0 {

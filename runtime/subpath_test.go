@@ -1,7 +1,6 @@
 package runtime_test
 
 import (
-	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -45,9 +44,7 @@ spec:
 // when it was opened); none may mount the host directory or write into it.
 func TestSubPathRace(t *testing.T) {
 	e := newEnv(t, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	events := e.rt.Events(ctx)
+	ctx, events := e.events()
 	outside := t.TempDir()
 	if err := os.WriteFile(filepath.Join(outside, "marker"), []byte("host"), 0o644); err != nil {
 		t.Fatal(err)
@@ -114,9 +111,7 @@ func TestSubPathRace(t *testing.T) {
 // inside is followed; nothing stays mounted on the host.
 func TestSubPathAtRest(t *testing.T) {
 	e := newEnv(t, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	events := e.rt.Events(ctx)
+	ctx, events := e.events()
 	outside := t.TempDir()
 	doc := func(sub string) string {
 		return `apiVersion: v1

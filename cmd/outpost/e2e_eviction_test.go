@@ -18,30 +18,33 @@ import (
 	"github.com/outpost-edge/outpost/runtime/testimage"
 )
 
-const diskPods = `apiVersion: v1
+// writerPod is a busybox pod that writes mib MiB of zeros to file (after a
+// two-second pause when late) and then sleeps. With volume set, an emptyDir
+// of that name is mounted at /volume.
+func writerPod(name, volume, file string, mib int, late bool) string {
+	var vol, mount, pause string
+	if volume != "" {
+		vol = fmt.Sprintf("  volumes: [{name: %s, emptyDir: {}}]\n", volume)
+		mount = fmt.Sprintf("    volumeMounts: [{name: %s, mountPath: /%s}]\n", volume, volume)
+	}
+	if late {
+		pause = "sleep 2; "
+	}
+	return fmt.Sprintf(`apiVersion: v1
 kind: Pod
-metadata: {name: cache}
+metadata: {name: %s}
 spec:
   terminationGracePeriodSeconds: 1
-  volumes: [{name: cache, emptyDir: {}}]
-  containers:
+%s  containers:
   - name: main
     image: outpost.local/busybox:test
     imagePullPolicy: Never
-    volumeMounts: [{name: cache, mountPath: /cache}]
-    command: ["sh", "-c", "dd if=/dev/zero of=/cache/blob bs=1M count=8 2>/dev/null; exec sleep 3600"]
----
-apiVersion: v1
-kind: Pod
-metadata: {name: filler}
-spec:
-  terminationGracePeriodSeconds: 1
-  containers:
-  - name: main
-    image: outpost.local/busybox:test
-    imagePullPolicy: Never
-    command: ["sh", "-c", "sleep 2; dd if=/dev/zero of=/fill bs=1M count=80 2>/dev/null; exec sleep 3600"]
-`
+%s    command: ["sh", "-c", "%sdd if=/dev/zero of=%s bs=1M count=%d 2>/dev/null; exec sleep 3600"]
+`, name, vol, mount, pause, file, mib)
+}
+
+var diskPods = writerPod("cache", "cache", "/cache/blob", 8, false) + "---\n" +
+	writerPod("filler", "", "/fill", 80, true)
 
 // TestE2EDiskPressureEvictsTheWriter: the node's data dir is a 128 MiB
 // filesystem of its own. One pod keeps 8 MiB in an emptyDir, another then
@@ -55,57 +58,20 @@ func TestE2EDiskPressureEvictsTheWriter(t *testing.T) {
 
 	// The evictor looks every 10 s. Between equals it takes names in
 	// order, so "cache" would go first if the layer were not counted.
-	evicted := n.waitPod("filler", "evicted", func(st api.PodStatus) bool {
-		return st.Phase == api.PodFailed && st.Reason == "Evicted"
-	})
-	if !strings.Contains(evicted.Message, "ephemeral-storage") {
-		t.Errorf("eviction message %q does not name the resource", evicted.Message)
-	}
-	keeper, err := n.pod("cache")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if keeper.Phase != api.PodRunning {
-		t.Fatalf("keeper is %s (%s: %s), want Running: the wrong pod was evicted", keeper.Phase, keeper.Reason, keeper.Message)
-	}
+	n.waitEvicted("filler")
+	n.wantRunning("cache", "the wrong pod was evicted")
 	// With the writer's layer gone the pressure is over: the next round
 	// evicts nothing.
 	n.waitEvictionRounds(1)
-	if keeper, err = n.pod("cache"); err != nil || keeper.Phase != api.PodRunning {
-		t.Fatalf("keeper after the pressure: %+v, %v", keeper, err)
-	}
+	n.wantRunning("cache", "evicted after the pressure ended")
 	if c := n.evictions(); c != 1 {
 		t.Fatalf("%d evictions, want the writer's only:\n%s", c, n.logs.String())
 	}
 	n.stop()
 }
 
-const emptyDirPods = `apiVersion: v1
-kind: Pod
-metadata: {name: hog}
-spec:
-  terminationGracePeriodSeconds: 1
-  volumes: [{name: scratch, emptyDir: {}}]
-  containers:
-  - name: main
-    image: outpost.local/busybox:test
-    imagePullPolicy: Never
-    volumeMounts: [{name: scratch, mountPath: /scratch}]
-    command: ["sh", "-c", "sleep 2; dd if=/dev/zero of=/scratch/blob bs=1M count=80 2>/dev/null; exec sleep 3600"]
----
-apiVersion: v1
-kind: Pod
-metadata: {name: small}
-spec:
-  terminationGracePeriodSeconds: 1
-  volumes: [{name: data, emptyDir: {}}]
-  containers:
-  - name: main
-    image: outpost.local/busybox:test
-    imagePullPolicy: Never
-    volumeMounts: [{name: data, mountPath: /data}]
-    command: ["sh", "-c", "dd if=/dev/zero of=/data/blob bs=1M count=4 2>/dev/null; exec sleep 3600"]
-`
+var emptyDirPods = writerPod("hog", "scratch", "/scratch/blob", 80, true) + "---\n" +
+	writerPod("small", "data", "/data/blob", 4, false)
 
 // TestE2EEvictionFreesTheEmptyDir: on a 128 MiB data dir one pod writes
 // 80 MiB into its emptyDir and is evicted for it. The eviction removes the
@@ -118,12 +84,7 @@ func TestE2EEvictionFreesTheEmptyDir(t *testing.T) {
 	n.manifest("pods.yaml", emptyDirPods)
 	n.start()
 
-	hog := n.waitPod("hog", "evicted", func(st api.PodStatus) bool {
-		return st.Phase == api.PodFailed && st.Reason == "Evicted"
-	})
-	if !strings.Contains(hog.Message, "ephemeral-storage") {
-		t.Errorf("eviction message %q does not name the resource", hog.Message)
-	}
+	hog := n.waitEvicted("hog")
 	if hog.UID == "" {
 		t.Fatalf("evicted pod without uid: %+v", hog)
 	}
@@ -143,14 +104,7 @@ func TestE2EEvictionFreesTheEmptyDir(t *testing.T) {
 	}
 	// Two more rounds evict nothing.
 	n.waitEvictionRounds(2)
-	small, err := n.pod("small")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if small.Phase != api.PodRunning {
-		t.Fatalf("small is %s (%s: %s), want Running: evicted for the files of the pod evicted before it",
-			small.Phase, small.Reason, small.Message)
-	}
+	n.wantRunning("small", "evicted for the files of the pod evicted before it")
 	if c := n.evictions(); c != 1 {
 		t.Fatalf("%d evictions, want the hog's only:\n%s", c, n.logs.String())
 	}
@@ -184,6 +138,32 @@ func (n *node) waitEvictionRounds(k int) {
 			last = v.Status.Time
 			return nil
 		})
+	}
+}
+
+// waitEvicted waits until pod name is evicted and checks that the eviction
+// names the resource (ephemeral-storage).
+func (n *node) waitEvicted(name string) api.PodStatus {
+	n.t.Helper()
+	st := n.waitPod(name, "evicted", func(st api.PodStatus) bool {
+		return st.Phase == api.PodFailed && st.Reason == "Evicted"
+	})
+	if !strings.Contains(st.Message, "ephemeral-storage") {
+		n.t.Errorf("eviction message %q does not name the resource", st.Message)
+	}
+	return st
+}
+
+// wantRunning fails the test unless pod name is Running; why says what
+// else it would mean.
+func (n *node) wantRunning(name, why string) {
+	n.t.Helper()
+	st, err := n.pod(name)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	if st.Phase != api.PodRunning {
+		n.t.Fatalf("%s is %s (%s: %s), want Running: %s", name, st.Phase, st.Reason, st.Message, why)
 	}
 }
 

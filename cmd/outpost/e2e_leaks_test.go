@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,6 +18,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/outpost-edge/outpost/api"
+	"github.com/outpost-edge/outpost/internal/testenv"
 )
 
 // stormKills is how many times the storm kills the agent; each kill comes
@@ -166,19 +166,7 @@ type census struct {
 func (n *node) census(uids []string) census {
 	n.t.Helper()
 	var c census
-	sock := filepath.Join(n.state, "containerd.sock")
-	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, p := range procs {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
-		if i := slices.Index(args, "-address"); i >= 0 && i+1 < len(args) && args[i+1] == sock &&
-			!slices.Contains(args, "start") && !slices.Contains(args, "delete") {
-			c.Shims++
-		}
-	}
+	c.Shims = len(testenv.ShimPIDs(n.state))
 	c.Bundles = countEntries(filepath.Join(n.state, "io.containerd.runtime.v2.task", "outpost"))
 	c.Sockets = countEntries(filepath.Join(n.state, "s"))
 	c.NetNS = countEntries(filepath.Join(n.state, "netns"))

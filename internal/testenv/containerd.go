@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -76,4 +77,25 @@ func StartOSContainerd(t testing.TB) OSContainerd {
 			t.Fatalf("containerd did not listen on %s:\n%s", c.Socket, log.String())
 		}
 	}
+}
+
+// ShimPIDs lists the running shim daemons of the containerd whose state
+// dir is state (their command line names its socket), not the short-lived
+// `start` and `delete` invocations: a test's own shims, never another's.
+func ShimPIDs(state string) []string {
+	sock := filepath.Join(state, "containerd.sock")
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	var pids []string
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		if i := slices.Index(args, "-address"); i >= 0 && i+1 < len(args) && args[i+1] == sock &&
+			!slices.Contains(args, "start") && !slices.Contains(args, "delete") {
+			pids = append(pids, filepath.Base(filepath.Dir(p)))
+		}
+	}
+	return pids
 }

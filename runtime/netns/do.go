@@ -30,6 +30,22 @@ func (n *NS) Do(fn func() error) error {
 		return err
 	}
 
+	return onThread(func() (bool, error) {
+		if err := unix.Setns(target, unix.CLONE_NEWNET); err != nil {
+			return true, fmt.Errorf("netns: enter %s: %w", n.path, err)
+		}
+		return false, nil
+	}, fn, "netns: leave "+n.path)
+}
+
+// onThread runs enter and then fn on a goroutine of its own, locked to its
+// thread, and moves the thread back to the network namespace it started in.
+// When enter fails, the thread is released only if enter says it is intact
+// (a failed setns changes nothing; a failed unshare may have half happened).
+// When the way back fails, the thread stays locked, so the runtime ends (or,
+// for the main thread, parks) it instead of reusing it in the wrong
+// namespace; that error, prefixed with leave, joins fn's.
+func onThread(enter func() (intact bool, err error), fn func() error, leave string) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -40,15 +56,16 @@ func (n *NS) Do(fn func() error) error {
 			return
 		}
 		defer unix.Close(orig)
-		if err := unix.Setns(target, unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("netns: enter %s: %w", n.path, err)
+		if intact, err := enter(); err != nil {
+			if intact {
+				runtime.UnlockOSThread()
+			}
+			errc <- err
 			return
 		}
 		fnErr := fn()
 		if err := unix.Setns(orig, unix.CLONE_NEWNET); err != nil {
-			// Stay locked: the runtime kills the thread when this goroutine ends.
-			errc <- errors.Join(fnErr, fmt.Errorf("netns: leave %s: %w", n.path, err))
+			errc <- errors.Join(fnErr, fmt.Errorf("%s: %w", leave, err))
 			return
 		}
 		runtime.UnlockOSThread()

@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -82,33 +81,18 @@ func New(dir, name string) (*NS, error) {
 // whole process. Only if the way back fails does the thread stay locked, so
 // the runtime ends (or, for the main thread, parks) it instead of reusing it.
 func pinNew(path string) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := unix.Open(threadNetNSPath(), unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("netns: open current namespace: %w", err)
-			return
-		}
-		defer unix.Close(orig)
+	return onThread(func() (bool, error) {
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("netns: unshare: %w", err)
-			return // locked: unshare may have half happened
+			return false, fmt.Errorf("netns: unshare: %w", err)
 		}
+		return false, nil
+	}, func() error {
 		src := threadNetNSPath()
-		var mountErr error
 		if err := unix.Mount(src, path, "none", unix.MS_BIND, ""); err != nil {
-			mountErr = fmt.Errorf("netns: bind mount %s on %s: %w", src, path, err)
+			return fmt.Errorf("netns: bind mount %s on %s: %w", src, path, err)
 		}
-		if err := unix.Setns(orig, unix.CLONE_NEWNET); err != nil {
-			errc <- errors.Join(mountErr, fmt.Errorf("netns: return to original namespace: %w", err))
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- mountErr
-	}()
-	return <-errc
+		return nil
+	}, "netns: return to original namespace")
 }
 
 // Open returns the namespace pinned at path, for adoption after a restart.

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/outpost-edge/outpost/internal/testenv"
+
 	"github.com/outpost-edge/outpost/api"
 	"github.com/outpost-edge/outpost/store"
 )
@@ -48,15 +50,15 @@ func TestSettle(t *testing.T) {
 		gen     int64
 		pods    []string
 	}{
-		{"a burst applies the newest", []in{{"1", store.SourceNode, doc(1, "a")}, {"2", store.SourceNode, doc(2, "b")}, {"3", store.SourceNode, doc(3, "c")}},
+		{"a burst applies the newest", []in{{"1", store.SourceNode, testenv.NodeStateDoc(1, "a")}, {"2", store.SourceNode, testenv.NodeStateDoc(2, "b")}, {"3", store.SourceNode, testenv.NodeStateDoc(3, "c")}},
 			1, 3, []string{"c"}},
-		{"a rejected newest falls back to the one before", []in{{"1", store.SourceNode, doc(1, "a")}, {"2", store.SourceNode, doc(2, "b")}, {"3", store.SourceNode, []byte("{")}},
+		{"a rejected newest falls back to the one before", []in{{"1", store.SourceNode, testenv.NodeStateDoc(1, "a")}, {"2", store.SourceNode, testenv.NodeStateDoc(2, "b")}, {"3", store.SourceNode, []byte("{")}},
 			1, 2, []string{"b"}},
 		// The newest arrival wins even with a lower generation: it is what
 		// the broker retains, what a node connecting later gets alone.
-		{"the newest arrival wins", []in{{"1", store.SourceNode, doc(5, "a")}, {"2", store.SourceNode, doc(4, "b")}},
+		{"the newest arrival wins", []in{{"1", store.SourceNode, testenv.NodeStateDoc(5, "a")}, {"2", store.SourceNode, testenv.NodeStateDoc(4, "b")}},
 			1, 4, []string{"b"}},
-		{"sources settle apart, acks in arrival order", []in{{"1", store.SourceNode, doc(1, "a")}, {"2", group, doc(7, "g")}, {"3", store.SourceNode, doc(2, "b")}},
+		{"sources settle apart, acks in arrival order", []in{{"1", store.SourceNode, testenv.NodeStateDoc(1, "a")}, {"2", group, testenv.NodeStateDoc(7, "g")}, {"3", store.SourceNode, testenv.NodeStateDoc(2, "b")}},
 			2, 2, []string{"b", "g"}},
 	}
 	for _, tt := range tests {
@@ -104,7 +106,7 @@ func TestSkipKeepsAckOrder(t *testing.T) {
 	var acks []string
 	var ib Inbox
 	ib.Skip(msg{"0", nil, &acks})
-	ib.Put(store.SourceNode, msg{"1", doc(1, "a"), &acks})
+	ib.Put(store.SourceNode, msg{"1", testenv.NodeStateDoc(1, "a"), &acks})
 	ib.Skip(msg{"2", nil, &acks})
 	if !slices.Equal(acks, []string{"0"}) {
 		t.Fatalf("acks %v before settling, want [0]", acks)
@@ -124,7 +126,7 @@ func TestSettleKeepsWhatWasNotStored(t *testing.T) {
 	r := New(fs, Options{Retry: 1})
 	var acks []string
 	var ib Inbox
-	ib.Put(store.SourceNode, msg{"1", doc(1, "a"), &acks})
+	ib.Put(store.SourceNode, msg{"1", testenv.NodeStateDoc(1, "a"), &acks})
 	ib.Put(store.SourceNode, msg{"2", []byte("{"), &acks})
 	if err := r.Settle(t.Context(), &ib); !errors.Is(err, ErrNotStored) {
 		t.Fatalf("Settle = %v, want ErrNotStored", err)

@@ -11,22 +11,16 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/outpost-edge/outpost/internal/testenv"
+
 	"github.com/outpost-edge/outpost/api"
 	"github.com/outpost-edge/outpost/store"
 	"github.com/outpost-edge/outpost/sync/protocol"
 )
 
-func doc(gen int64, pods ...string) []byte {
-	var ps []string
-	for _, p := range pods {
-		ps = append(ps, fmt.Sprintf(`{"metadata":{"name":%q},"spec":{"containers":[{"name":"c","image":"busybox:1"}]}}`, p))
-	}
-	return fmt.Appendf(nil, `{"apiVersion":"outpost.dev/v1","kind":"NodeState","generation":%d,"pods":[%s]}`, gen, strings.Join(ps, ","))
-}
-
 // resetDoc is a generation reset from generation from.
 func resetDoc(gen, from int64, pods ...string) []byte {
-	return []byte(strings.Replace(string(doc(gen, pods...)), `"generation":`, fmt.Sprintf(`"resetFrom":%d,"generation":`, from), 1))
+	return []byte(strings.Replace(string(testenv.NodeStateDoc(gen, pods...)), `"generation":`, fmt.Sprintf(`"resetFrom":%d,"generation":`, from), 1))
 }
 
 func openStore(t *testing.T) *store.Store {
@@ -60,28 +54,28 @@ func TestHandle(t *testing.T) {
 		gen     int64  // stored generation after the step
 		pods    string
 	}{
-		{"first document", false, doc(2, "a"), ReasonApplied, 2, "a"},
-		{"the same document again is a no-op", false, doc(2, "a"), "", 2, "a"},
-		{"the same generation with other pods is stale", false, doc(2, "b"), ReasonStale, 2, "a"},
-		{"newer", false, doc(3, "b"), ReasonApplied, 3, "b"},
-		{"replayed older", false, doc(1, "old"), ReasonStale, 3, "b"},
-		{"replayed older again is silent", false, doc(1, "old"), "", 3, "b"},
+		{"first document", false, testenv.NodeStateDoc(2, "a"), ReasonApplied, 2, "a"},
+		{"the same document again is a no-op", false, testenv.NodeStateDoc(2, "a"), "", 2, "a"},
+		{"the same generation with other pods is stale", false, testenv.NodeStateDoc(2, "b"), ReasonStale, 2, "a"},
+		{"newer", false, testenv.NodeStateDoc(3, "b"), ReasonApplied, 3, "b"},
+		{"replayed older", false, testenv.NodeStateDoc(1, "old"), ReasonStale, 3, "b"},
+		{"replayed older again is silent", false, testenv.NodeStateDoc(1, "old"), "", 3, "b"},
 		{"empty", false, nil, "EmptyDocument", 3, "b"},
 		{"malformed", false, []byte("{"), "InvalidDocument", 3, "b"},
 		{"invalid spec", false, []byte(`{"apiVersion":"outpost.dev/v1","kind":"NodeState","generation":9,"pods":[{"metadata":{"name":"x"},"spec":{"containers":[{"name":"c"}]}}]}`), "InvalidDocument", 3, "b"},
 		{"oversized", false, make([]byte, protocol.MaxPayloadBytes+1), "DocumentTooLarge", 3, "b"},
-		{"unsigned with keys", true, doc(4, "c"), "SignatureRejected", 3, "b"},
-		{"forged", true, signed(forger, doc(4, "c")), "SignatureRejected", 3, "b"},
-		{"signed", true, signed(priv, doc(4, "c")), ReasonApplied, 4, "c"},
-		{"signed for another node", true, signedFor(priv, "outpost/v1/nodes/n2/desired", doc(5, "d")), "SignatureRejected", 4, "c"},
-		{"signed for a group", true, signedFor(priv, "outpost/v1/groups/edge/desired", doc(5, "d")), "SignatureRejected", 4, "c"},
-		{"signed for another node, without keys", false, signedFor(priv, "outpost/v1/nodes/n2/desired", doc(5, "d")), "SignatureRejected", 4, "c"},
+		{"unsigned with keys", true, testenv.NodeStateDoc(4, "c"), "SignatureRejected", 3, "b"},
+		{"forged", true, signed(forger, testenv.NodeStateDoc(4, "c")), "SignatureRejected", 3, "b"},
+		{"signed", true, signed(priv, testenv.NodeStateDoc(4, "c")), ReasonApplied, 4, "c"},
+		{"signed for another node", true, signedFor(priv, "outpost/v1/nodes/n2/desired", testenv.NodeStateDoc(5, "d")), "SignatureRejected", 4, "c"},
+		{"signed for a group", true, signedFor(priv, "outpost/v1/groups/edge/desired", testenv.NodeStateDoc(5, "d")), "SignatureRejected", 4, "c"},
+		{"signed for another node, without keys", false, signedFor(priv, "outpost/v1/nodes/n2/desired", testenv.NodeStateDoc(5, "d")), "SignatureRejected", 4, "c"},
 		{"reset without keys", false, signed(priv, resetDoc(1, 4, "r")), "SignatureRejected", 4, "c"},
 		{"signed reset from another generation", true, signed(priv, resetDoc(1, 3, "r")), ReasonStale, 4, "c"},
 		{"signed reset", true, signed(priv, resetDoc(1, 4, "r")), ReasonApplied, 1, "r"},
-		{"after the reset", true, signed(priv, doc(2, "z")), ReasonApplied, 2, "z"},
+		{"after the reset", true, signed(priv, testenv.NodeStateDoc(2, "z")), ReasonApplied, 2, "z"},
 		{"replayed reset", true, signed(priv, resetDoc(1, 4, "r")), ReasonStale, 2, "z"},
-		{"above the range", true, signed(priv, doc(1<<53, "z")), "InvalidDocument", 2, "z"},
+		{"above the range", true, signed(priv, testenv.NodeStateDoc(1<<53, "z")), "InvalidDocument", 2, "z"},
 	}
 	st := openStore(t)
 	plain, trusting := New(st, Options{}), New(st, Options{Keys: protocol.Keys{"k1": pub}})
@@ -149,7 +143,7 @@ func (failingStore) RecordEvent(context.Context, api.Event) error { return nil }
 
 func TestStoreFailureIsNotAcknowledged(t *testing.T) {
 	r := New(failingStore{}, Options{Retry: 1})
-	if err := r.Handle(context.Background(), store.SourceNode, "outpost/v1/nodes/n1/desired", doc(1, "a")); !errors.Is(err, ErrNotStored) {
+	if err := r.Handle(context.Background(), store.SourceNode, "outpost/v1/nodes/n1/desired", testenv.NodeStateDoc(1, "a")); !errors.Is(err, ErrNotStored) {
 		t.Fatalf("Handle = %v, want ErrNotStored", err)
 	}
 	if len(r.DeadLetters()) != 0 {

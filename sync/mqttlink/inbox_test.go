@@ -45,7 +45,7 @@ func TestBurstAppliesNewest(t *testing.T) {
 	const n = 300
 	for gen := int64(1); gen <= n; gen++ {
 		// Not waiting for each PUBACK: a control plane's burst.
-		cp.c.Publish(tp.NodeDesired(), 1, true, doc(gen, fmt.Sprintf("p%d", gen)))
+		cp.c.Publish(tp.NodeDesired(), 1, true, testenv.NodeStateDoc(gen, fmt.Sprintf("p%d", gen)))
 	}
 	eventually(t, 60*time.Second, "the last generation stored", func() bool { return generation(t, st, store.SourceNode) == n })
 	eventually(t, 30*time.Second, "every document acknowledged", func() bool { return inboundPending(t, st) == 0 })
@@ -111,7 +111,7 @@ func TestDiskFullDocumentAppliedWhenSpaceReturns(t *testing.T) {
 	tp := l.Topics()
 	cp := newControlPlane(t, b.url(), "cp")
 	waitConnected(t, l)
-	cp.publish(tp.NodeDesired(), true, doc(1, "small"))
+	cp.publish(tp.NodeDesired(), true, testenv.NodeStateDoc(1, "small"))
 	eventually(t, 30*time.Second, "generation 1 stored", func() bool { return generation(t, st, store.SourceNode) == 1 })
 	connects := l.State().LastConnect
 

@@ -11,18 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outpost-edge/outpost/internal/testenv"
+
 	"github.com/outpost-edge/outpost/api"
 	"github.com/outpost-edge/outpost/store"
 	"github.com/outpost-edge/outpost/sync/protocol"
 )
-
-func doc(gen int64, pods ...string) []byte {
-	var ps []string
-	for _, p := range pods {
-		ps = append(ps, fmt.Sprintf(`{"metadata":{"name":%q},"spec":{"containers":[{"name":"c","image":"busybox:1"}]}}`, p))
-	}
-	return fmt.Appendf(nil, `{"apiVersion":"outpost.dev/v1","kind":"NodeState","generation":%d,"pods":[%s]}`, gen, strings.Join(ps, ","))
-}
 
 func generation(t *testing.T, st *store.Store, src store.Source) int64 {
 	t.Helper()
@@ -75,7 +69,7 @@ func TestApplyStoredAcknowledgedReported(t *testing.T) {
 	cp := newControlPlane(t, b.url(), "cp", tp.Status(), tp.Events(), tp.Online())
 	waitConnected(t, l)
 
-	cp.publish(tp.NodeDesired(), true, doc(3, "web"))
+	cp.publish(tp.NodeDesired(), true, testenv.NodeStateDoc(3, "web"))
 	eventually(t, 30*time.Second, "generation 3 stored", func() bool { return generation(t, st, store.SourceNode) == 3 })
 	eventually(t, 30*time.Second, "the document acknowledged", func() bool { return inboundPending(t, st) == 0 })
 	eventually(t, 30*time.Second, "status with generation 3", func() bool {
@@ -110,7 +104,7 @@ func TestGroupDocumentReachesTwoNodes(t *testing.T) {
 	waitConnected(t, l1)
 	waitConnected(t, l2)
 	cp := newControlPlane(t, b.url(), "cp")
-	cp.publish(l1.Topics().GroupDesired("edge"), true, doc(5, "app"))
+	cp.publish(l1.Topics().GroupDesired("edge"), true, testenv.NodeStateDoc(5, "app"))
 	src, _ := store.GroupSource("edge")
 	for _, st := range []*store.Store{st1, st2} {
 		eventually(t, 30*time.Second, "group generation 5", func() bool { return generation(t, st, src) == 5 })
@@ -131,7 +125,7 @@ func TestBrokerCrash(t *testing.T) {
 	tp := l.Topics()
 	cp := newControlPlane(t, b.url(), "cp", tp.Events())
 	waitConnected(t, l)
-	cp.publish(tp.NodeDesired(), true, doc(1, "web"))
+	cp.publish(tp.NodeDesired(), true, testenv.NodeStateDoc(1, "web"))
 	eventually(t, 30*time.Second, "generation 1", func() bool { return generation(t, st, store.SourceNode) == 1 })
 	eventually(t, 30*time.Second, "first event", func() bool { return len(cp.events(tp.Events())) == 1 })
 	b.waitSaved(cp) // the subscriber's session and the retained document are on disk
@@ -182,10 +176,10 @@ func TestDesiredChangedWhileDown(t *testing.T) {
 	l, stop := runLink(t, st, testConfig(b.url()), "n1")
 	waitConnected(t, l)
 	cp := newControlPlane(t, b.url(), "cp")
-	cp.publish(l.Topics().NodeDesired(), true, doc(1, "a"))
+	cp.publish(l.Topics().NodeDesired(), true, testenv.NodeStateDoc(1, "a"))
 	eventually(t, 30*time.Second, "generation 1", func() bool { return generation(t, st, store.SourceNode) == 1 })
 	stop()
-	cp.publish(l.Topics().NodeDesired(), true, doc(2, "b"))
+	cp.publish(l.Topics().NodeDesired(), true, testenv.NodeStateDoc(2, "b"))
 	l2, _ := runLink(t, st, testConfig(b.url()), "n1")
 	waitConnected(t, l2)
 	eventually(t, 30*time.Second, "generation 2", func() bool { return generation(t, st, store.SourceNode) == 2 })
@@ -211,7 +205,7 @@ func TestRejectedDocuments(t *testing.T) {
 		return s
 	}
 
-	good := sign(priv, doc(5, "good"))
+	good := sign(priv, testenv.NodeStateDoc(5, "good"))
 	cp.publish(tp.NodeDesired(), true, good)
 	eventually(t, 30*time.Second, "generation 5", func() bool { return generation(t, st, store.SourceNode) == 5 })
 
@@ -220,9 +214,9 @@ func TestRejectedDocuments(t *testing.T) {
 		payload      []byte
 		detail       string
 	}{
-		{"forged", "SignatureRejected", sign(forger, doc(6, "evil")), "does not verify"},
-		{"unsigned", "SignatureRejected", doc(6, "evil"), "not a Signed envelope"},
-		{"replayed older", "StaleGeneration", sign(priv, doc(4, "old")), "older than stored generation 5"},
+		{"forged", "SignatureRejected", sign(forger, testenv.NodeStateDoc(6, "evil")), "does not verify"},
+		{"unsigned", "SignatureRejected", testenv.NodeStateDoc(6, "evil"), "not a Signed envelope"},
+		{"replayed older", "StaleGeneration", sign(priv, testenv.NodeStateDoc(4, "old")), "older than stored generation 5"},
 		{"oversized", "DocumentTooLarge", make([]byte, protocol.MaxPayloadBytes+10), "more than"},
 		{"malformed", "InvalidDocument", sign(priv, []byte(`{"apiVersion":"outpost.dev/v1","kind":"NodeState","generation":7,"pods":[{"metadata":{"name":"x"},"spec":{"containers":[{"name":"c"}]}}]}`)), "pods[x].spec.containers[0].image"},
 		{"empty", "EmptyDocument", nil, "empty payload"},
@@ -277,10 +271,10 @@ func TestReplayOnAnotherTopicRejected(t *testing.T) {
 	core, _ := store.GroupSource("core")
 	// The legitimate documents: edge's generation is above the others', so
 	// only the target can stop its replay.
-	edgeDoc := sign(tp.GroupDesired("edge"), doc(9, "edge-app"))
+	edgeDoc := sign(tp.GroupDesired("edge"), testenv.NodeStateDoc(9, "edge-app"))
 	cp.publish(tp.GroupDesired("edge"), true, edgeDoc)
-	cp.publish(tp.GroupDesired("core"), true, sign(tp.GroupDesired("core"), doc(2, "core-app")))
-	cp.publish(tp.NodeDesired(), true, sign(tp.NodeDesired(), doc(1, "own")))
+	cp.publish(tp.GroupDesired("core"), true, sign(tp.GroupDesired("core"), testenv.NodeStateDoc(2, "core-app")))
+	cp.publish(tp.NodeDesired(), true, sign(tp.NodeDesired(), testenv.NodeStateDoc(1, "own")))
 	eventually(t, 30*time.Second, "three documents stored", func() bool { return len(cp.events(tp.Events())) == 3 })
 	want := map[store.Source]int64{edge: 9, core: 2, store.SourceNode: 1}
 	stored := func(t *testing.T) {
@@ -339,7 +333,7 @@ func TestWebsocket(t *testing.T) {
 	l, _ := runLink(t, st, testConfig(fmt.Sprintf("ws://127.0.0.1:%d", b.ws)), "n1")
 	waitConnected(t, l)
 	cp := newControlPlane(t, b.url(), "cp")
-	cp.publish(l.Topics().NodeDesired(), true, doc(2, "a"))
+	cp.publish(l.Topics().NodeDesired(), true, testenv.NodeStateDoc(2, "a"))
 	eventually(t, 30*time.Second, "generation 2", func() bool { return generation(t, st, store.SourceNode) == 2 })
 }
 
@@ -357,7 +351,7 @@ func TestLeftGroupUnsubscribed(t *testing.T) {
 	l, stop := runLink(t, st, testConfig(b.url()), "n1", "edge")
 	waitConnected(t, l)
 	oldTopic := l.Topics().GroupDesired("old")
-	cp.publish(oldTopic, true, doc(1, "stale"))
+	cp.publish(oldTopic, true, testenv.NodeStateDoc(1, "stale"))
 	eventually(t, 30*time.Second, "the old group's document ignored", func() bool { return l.State().Ignored == 1 })
 	eventually(t, 30*time.Second, "unsubscribed", func() bool {
 		l.mu.Lock()
@@ -368,10 +362,10 @@ func TestLeftGroupUnsubscribed(t *testing.T) {
 
 	// While the node is away, the old group publishes again: a subscription
 	// still in the session would queue it for the node.
-	cp.publish(oldTopic, false, doc(2, "stale"))
+	cp.publish(oldTopic, false, testenv.NodeStateDoc(2, "stale"))
 	l, _ = runLink(t, st, testConfig(b.url()), "n1", "edge")
 	waitConnected(t, l)
-	cp.publish(l.Topics().GroupDesired("edge"), true, doc(4, "app"))
+	cp.publish(l.Topics().GroupDesired("edge"), true, testenv.NodeStateDoc(4, "app"))
 	src, _ := store.GroupSource("edge")
 	// The broker sends a session's queued messages on connection, before
 	// anything published after it, and the link takes messages in arrival

@@ -23,6 +23,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outpost-edge/outpost/internal/testenv"
+
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"github.com/outpost-edge/outpost/api"
@@ -237,7 +239,7 @@ func TestMutualTLS(t *testing.T) {
 	l, _ := runLink(t, st, cfg, "n1")
 	waitConnected(t, l)
 	cp := newControlPlane(t, b.url(), "cp")
-	cp.publish(l.Topics().NodeDesired(), true, doc(4, "a"))
+	cp.publish(l.Topics().NodeDesired(), true, testenv.NodeStateDoc(4, "a"))
 	eventually(t, 30*time.Second, "generation 4 over mTLS", func() bool { return generation(t, st, store.SourceNode) == 4 })
 
 	noCert := testConfig(url)

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outpost-edge/outpost/internal/testenv"
+
 	"github.com/outpost-edge/outpost/store"
 )
 
@@ -23,8 +25,8 @@ func TestStoreLostRefetchesRetained(t *testing.T) {
 	l1, stop1 := runLink(t, st1, testConfig(b.url()), "n1", "edge")
 	waitConnected(t, l1)
 	cp := newControlPlane(t, b.url(), "cp")
-	cp.publish(l1.Topics().NodeDesired(), true, doc(4, "web"))
-	cp.publish(l1.Topics().GroupDesired("edge"), true, doc(7, "agent"))
+	cp.publish(l1.Topics().NodeDesired(), true, testenv.NodeStateDoc(4, "web"))
+	cp.publish(l1.Topics().GroupDesired("edge"), true, testenv.NodeStateDoc(7, "agent"))
 	eventually(t, 30*time.Second, "both documents", func() bool {
 		return generation(t, st1, store.SourceNode) == 4 && generation(t, st1, edge) == 7
 	})

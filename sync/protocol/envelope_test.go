@@ -8,6 +8,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/outpost-edge/outpost/internal/testenv"
 )
 
 const (
@@ -45,7 +47,7 @@ func envelope(t *testing.T, priv ed25519.PrivateKey, target string, d []byte, ed
 func TestDecodeTarget(t *testing.T) {
 	pub, priv, _ := ed25519.GenerateKey(nil)
 	keys := Keys{"k1": pub}
-	d := doc(5, "a")
+	d := testenv.NodeStateDoc(5, "a")
 	signed := func(target string) []byte { return envelope(t, priv, target, d, nil) }
 	set := func(k string, v any) func(map[string]any) { return func(m map[string]any) { m[k] = v } }
 	tests := []struct {
@@ -115,7 +117,7 @@ func TestDecodeTarget(t *testing.T) {
 // byte, as another language would.
 func TestSignedMessage(t *testing.T) {
 	pub, priv, _ := ed25519.GenerateKey(nil)
-	d := doc(3, "web")
+	d := testenv.NodeStateDoc(3, "web")
 	want := append([]byte("outpost-signed-v1\x00outpost/v1/groups/edge/desired\x00"), d...)
 	if got := SignedMessage(groupA, d); !bytes.Equal(got, want) {
 		t.Fatalf("SignedMessage = %q, want %q", got, want)
@@ -151,7 +153,7 @@ func TestSignNeedsTarget(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Sign("k1", priv, tt.target, doc(1))
+			_, err := Sign("k1", priv, tt.target, testenv.NodeStateDoc(1))
 			if tt.ok != (err == nil) || (err != nil && !errors.Is(err, ErrSignature)) {
 				t.Fatalf("Sign(%q) = %v, want ok %v", tt.target, err, tt.ok)
 			}

@@ -5,20 +5,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/outpost-edge/outpost/internal/testenv"
+
 	"github.com/outpost-edge/outpost/api"
 )
-
-func doc(gen int64, pods ...string) []byte {
-	var ps []string
-	for _, p := range pods {
-		ps = append(ps, fmt.Sprintf(`{"metadata":{"name":%q},"spec":{"containers":[{"name":"c","image":"busybox:1"}]}}`, p))
-	}
-	return fmt.Appendf(nil, `{"apiVersion":"outpost.dev/v1","kind":"NodeState","generation":%d,"pods":[%s]}`, gen, strings.Join(ps, ","))
-}
 
 func TestDecode(t *testing.T) {
 	pub, priv, _ := ed25519.GenerateKey(nil)
@@ -34,8 +27,8 @@ func TestDecode(t *testing.T) {
 	}
 	tampered := func() []byte {
 		var env Signed
-		_ = json.Unmarshal(sign("k1", priv, doc(3, "a")), &env)
-		env.Payload = base64.StdEncoding.EncodeToString(doc(3, "evil"))
+		_ = json.Unmarshal(sign("k1", priv, testenv.NodeStateDoc(3, "a")), &env)
+		env.Payload = base64.StdEncoding.EncodeToString(testenv.NodeStateDoc(3, "evil"))
 		b, _ := json.Marshal(env)
 		return b
 	}()
@@ -48,21 +41,21 @@ func TestDecode(t *testing.T) {
 		verified bool
 		msg      string // part of the error text
 	}{
-		{"plain without keys", doc(2, "a", "b"), nil, nil, "a,b", false, ""},
-		{"signed without keys is unwrapped", sign("k9", other, doc(2, "a")), nil, nil, "a", false, ""},
-		{"signed with keys", sign("k1", priv, doc(4, "x")), keys, nil, "x", true, ""},
+		{"plain without keys", testenv.NodeStateDoc(2, "a", "b"), nil, nil, "a,b", false, ""},
+		{"signed without keys is unwrapped", sign("k9", other, testenv.NodeStateDoc(2, "a")), nil, nil, "a", false, ""},
+		{"signed with keys", sign("k1", priv, testenv.NodeStateDoc(4, "x")), keys, nil, "x", true, ""},
 		{"empty", nil, nil, ErrEmpty, "", false, "empty payload"},
 		{"empty with keys", []byte{}, keys, ErrEmpty, "", false, ""},
-		{"unsigned with keys", doc(2, "a"), keys, ErrSignature, "", false, "not a Signed envelope"},
-		{"unknown key", sign("k2", priv, doc(2, "a")), keys, ErrSignature, "", false, `"k2" is not trusted`},
-		{"forged", sign("k1", other, doc(2, "a")), keys, ErrSignature, "", false, "does not verify"},
+		{"unsigned with keys", testenv.NodeStateDoc(2, "a"), keys, ErrSignature, "", false, "not a Signed envelope"},
+		{"unknown key", sign("k2", priv, testenv.NodeStateDoc(2, "a")), keys, ErrSignature, "", false, `"k2" is not trusted`},
+		{"forged", sign("k1", other, testenv.NodeStateDoc(2, "a")), keys, ErrSignature, "", false, "does not verify"},
 		{"tampered payload", tampered, keys, ErrSignature, "", false, "does not verify"},
 		{"envelope with extra field", []byte(`{"apiVersion":"outpost.dev/v1","kind":"Signed","keyId":"k1","target":"outpost/v1/nodes/n1/desired","payload":"","signature":"","x":1}`), keys, ErrSignature, "", false, "unknown field"},
 		{"oversized", make([]byte, MaxPayloadBytes+1), nil, ErrTooLarge, "", false, "more than"},
 		{"malformed json", []byte(`{"apiVersion":"outpost.dev/v1","kind":"NodeState",`), nil, ErrInvalid, "", false, "cannot parse"},
 		{"invalid spec", []byte(`{"apiVersion":"outpost.dev/v1","kind":"NodeState","generation":1,"pods":[{"metadata":{"name":"a"},"spec":{"containers":[{"name":"c"}]}}]}`),
 			nil, ErrInvalid, "", false, "pods[a].spec.containers[0].image"},
-		{"generation above the range", doc(1<<53, "a"), nil, ErrInvalid, "", false, "generation: must be at most"},
+		{"generation above the range", testenv.NodeStateDoc(1<<53, "a"), nil, ErrInvalid, "", false, "generation: must be at most"},
 		{"signed invalid spec", sign("k1", priv, []byte(`{"apiVersion":"outpost.dev/v1","kind":"NodeState","generation":0}`)), keys, ErrInvalid, "", false, "generation"},
 	}
 	for _, tt := range tests {
@@ -111,7 +104,7 @@ func TestCheckReset(t *testing.T) {
 		{"signed reset, trusted key", signed, Keys{"k1": pub}, true},
 		{"plain reset without keys", reset, nil, false},
 		{"signed reset without keys (unverified)", signed, nil, false},
-		{"no reset without keys", doc(2, "a"), nil, true},
+		{"no reset without keys", testenv.NodeStateDoc(2, "a"), nil, true},
 	}
 	for _, tt := range tests {
 		d, err := Decode(tt.payload, tt.keys, topic)

@@ -168,13 +168,36 @@ func withTimeout(t *testing.T, d time.Duration) context.Context {
 	return ctx
 }
 
+// startN1 starts a broker and node n1 on it (trusting signer's key, when
+// given), waits until the node is connected and dials a client to the
+// broker.
+func startN1(t *testing.T, opts mqtttest.NodeOptions, signer *Signer) (*mqtttest.Node, *Client) {
+	t.Helper()
+	b := mqtttest.Start(t, mqtttest.Options{})
+	cfg := mqtttest.FastConfig(b.URL())
+	if signer != nil {
+		cfg.TrustedKeys = map[string]string{signer.KeyID: signer.PublicKey()}
+	}
+	n := mqtttest.StartNode(t, cfg, "n1", opts)
+	mqtttest.Eventually(t, 30*time.Second, "node connected", n.Connected)
+	return n, dial(t, b.URL())
+}
+
+// waitReported waits until n1's report says it observed generation gen of
+// source.
+func waitReported(t *testing.T, ctx context.Context, c *Client, source string, gen int64) {
+	t.Helper()
+	mqtttest.Eventually(t, 30*time.Second, fmt.Sprintf("n1's report of generation %d of %s", gen, source), func() bool {
+		f, err := c.Fleet(ctx, "n1")
+		return err == nil && f.Nodes["n1"] != nil && f.Nodes["n1"].Report != nil &&
+			f.Nodes["n1"].Report.ObservedGenerations[source] == gen
+	})
+}
+
 // Apply, the node stores it, its report says so and Wait returns; the same
 // content again is no new generation.
 func TestApplyObservedByNode(t *testing.T) {
-	b := mqtttest.Start(t, mqtttest.Options{})
-	n := mqtttest.StartNode(t, mqtttest.FastConfig(b.URL()), "n1", mqtttest.NodeOptions{})
-	mqtttest.Eventually(t, 30*time.Second, "node connected", n.Connected)
-	c := dial(t, b.URL())
+	n, c := startN1(t, mqtttest.NodeOptions{}, nil)
 	ctx := withTimeout(t, time.Minute)
 	tgt := Target{Node: "n1"}
 
@@ -269,13 +292,8 @@ func TestGroupApplyAndDiscovery(t *testing.T) {
 // A node with trusted keys takes a signed document and rejects an unsigned
 // one; Wait reports the rejection at once, with the node's reason.
 func TestSignedAndRejected(t *testing.T) {
-	b := mqtttest.Start(t, mqtttest.Options{})
 	s, _ := GenerateKey("cp-test")
-	cfg := mqtttest.FastConfig(b.URL())
-	cfg.TrustedKeys = map[string]string{s.KeyID: s.PublicKey()}
-	n := mqtttest.StartNode(t, cfg, "n1", mqtttest.NodeOptions{})
-	mqtttest.Eventually(t, 30*time.Second, "node connected", n.Connected)
-	c := dial(t, b.URL())
+	n, c := startN1(t, mqtttest.NodeOptions{}, s)
 	ctx := withTimeout(t, time.Minute)
 	tgt := Target{Node: "n1"}
 	w, err := c.Watch(ctx, tgt, nil)
@@ -306,10 +324,7 @@ func TestSignedAndRejected(t *testing.T) {
 
 // Events arrive as the node publishes them, in order, once each.
 func TestEvents(t *testing.T) {
-	b := mqtttest.Start(t, mqtttest.Options{})
-	n := mqtttest.StartNode(t, mqtttest.FastConfig(b.URL()), "n1", mqtttest.NodeOptions{})
-	mqtttest.Eventually(t, 30*time.Second, "node connected", n.Connected)
-	c := dial(t, b.URL())
+	n, c := startN1(t, mqtttest.NodeOptions{}, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	got := make(chan protocol.Event, 100)
@@ -345,10 +360,7 @@ func TestEvents(t *testing.T) {
 // continues from the generation the node reports instead of starting at 1,
 // which the node would reject as stale while --wait said it was observed.
 func TestApplyAfterRetainedDocumentLost(t *testing.T) {
-	b := mqtttest.Start(t, mqtttest.Options{})
-	n := mqtttest.StartNode(t, mqtttest.FastConfig(b.URL()), "n1", mqtttest.NodeOptions{})
-	mqtttest.Eventually(t, 30*time.Second, "node connected", n.Connected)
-	c := dial(t, b.URL())
+	n, c := startN1(t, mqtttest.NodeOptions{}, nil)
 	ctx := withTimeout(t, time.Minute)
 	tgt := Target{Node: "n1"}
 	for _, pods := range [][]string{{"a"}, {"a", "b"}, {"c"}} {
@@ -362,11 +374,7 @@ func TestApplyAfterRetainedDocumentLost(t *testing.T) {
 	if err := c.wait(ctx, c.c.Publish(tgt.DesiredTopic(c.Prefix()), 1, true, []byte{})); err != nil {
 		t.Fatal(err)
 	}
-	mqtttest.Eventually(t, 30*time.Second, "the node reports generation 3", func() bool {
-		f, err := c.Fleet(ctx, "n1")
-		return err == nil && f.Nodes["n1"] != nil && f.Nodes["n1"].Report != nil &&
-			f.Nodes["n1"].Report.ObservedGenerations[tgt.Source()] == 3
-	})
+	waitReported(t, ctx, c, tgt.Source(), 3)
 	w, err := c.Watch(ctx, tgt, nil)
 	if err != nil {
 		t.Fatal(err)

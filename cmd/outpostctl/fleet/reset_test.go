@@ -30,10 +30,7 @@ func publishRaw(t *testing.T, c *Client, tgt Target, st *api.NodeState, gen int6
 // it: Wait must say so, not take the node's report of its higher
 // generation for the new one observed.
 func TestWaitNeverReportsStaleAsObserved(t *testing.T) {
-	b := mqtttest.Start(t, mqtttest.Options{})
-	n := mqtttest.StartNode(t, mqtttest.FastConfig(b.URL()), "n1", mqtttest.NodeOptions{Groups: []string{"edge"}})
-	mqtttest.Eventually(t, 30*time.Second, "node connected", n.Connected)
-	c := dial(t, b.URL())
+	n, c := startN1(t, mqtttest.NodeOptions{Groups: []string{"edge"}}, nil)
 	ctx := withTimeout(t, time.Minute)
 	tgt := Target{Group: "edge"}
 	edge, _ := store.GroupSource("edge")
@@ -43,11 +40,7 @@ func TestWaitNeverReportsStaleAsObserved(t *testing.T) {
 	// The retained document goes back to 5 (the node rejects it): apply
 	// now publishes 6.
 	publishRaw(t, c, tgt, state(t, "b"), 5, nil)
-	mqtttest.Eventually(t, 30*time.Second, "a report of generation 100", func() bool {
-		f, err := c.Fleet(ctx, "n1")
-		return err == nil && f.Nodes["n1"] != nil && f.Nodes["n1"].Report != nil &&
-			f.Nodes["n1"].Report.ObservedGenerations[string(edge)] == 100
-	})
+	waitReported(t, ctx, c, string(edge), 100)
 
 	w, err := c.Watch(ctx, tgt, []string{"n1"})
 	if err != nil {
@@ -72,19 +65,12 @@ func TestWaitNeverReportsStaleAsObserved(t *testing.T) {
 // ignore it silently), and the second's wait says so instead of taking the
 // node's report of the generation for its own document.
 func TestSameGenerationOtherContentRejected(t *testing.T) {
-	b := mqtttest.Start(t, mqtttest.Options{})
-	n := mqtttest.StartNode(t, mqtttest.FastConfig(b.URL()), "n1", mqtttest.NodeOptions{})
-	mqtttest.Eventually(t, 30*time.Second, "node connected", n.Connected)
-	c := dial(t, b.URL())
+	n, c := startN1(t, mqtttest.NodeOptions{}, nil)
 	ctx := withTimeout(t, time.Minute)
 	tgt := Target{Node: "n1"}
 
 	publishRaw(t, c, tgt, state(t, "first"), 2, nil)
-	mqtttest.Eventually(t, 30*time.Second, "a report of generation 2", func() bool {
-		f, err := c.Fleet(ctx, "n1")
-		return err == nil && f.Nodes["n1"] != nil && f.Nodes["n1"].Report != nil &&
-			f.Nodes["n1"].Report.ObservedGenerations["remote:node"] == 2
-	})
+	waitReported(t, ctx, c, "remote:node", 2)
 	w, err := c.Watch(ctx, tgt, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -113,13 +99,8 @@ func TestSameGenerationOtherContentRejected(t *testing.T) {
 // A node at the end of the generation range takes nothing more; apply
 // says so, and a signed reset frees it, after which applies go on from 1.
 func TestResetFreesNodeAtEndOfRange(t *testing.T) {
-	b := mqtttest.Start(t, mqtttest.Options{})
 	s, _ := GenerateKey("cp-test")
-	cfg := mqtttest.FastConfig(b.URL())
-	cfg.TrustedKeys = map[string]string{s.KeyID: s.PublicKey()}
-	n := mqtttest.StartNode(t, cfg, "n1", mqtttest.NodeOptions{})
-	mqtttest.Eventually(t, 30*time.Second, "node connected", n.Connected)
-	c := dial(t, b.URL())
+	n, c := startN1(t, mqtttest.NodeOptions{}, s)
 	ctx := withTimeout(t, time.Minute)
 	tgt := Target{Node: "n1"}
 
