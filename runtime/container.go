@@ -10,6 +10,7 @@ import (
 
 	runcoptions "github.com/containerd/containerd/api/types/runc/options"
 	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -101,6 +102,7 @@ func (r *Runtime) createContainer(ctx context.Context, req runtimeapi.StartReque
 	if err != nil {
 		return nil, err
 	}
+	specOpts = append(specOpts, oci.WithAnnotations(map[string]string{annotationShimGroup: req.Ref.UID}))
 	labels := map[string]string{
 		LabelPodSource: req.Ref.Source,
 		LabelPodName:   req.Ref.Name,
@@ -109,7 +111,6 @@ func (r *Runtime) createContainer(ctx context.Context, req runtimeapi.StartReque
 		LabelSpecHash:  api.SpecHash(req.Pod),
 		LabelAttempt:   strconv.Itoa(req.Attempt),
 		LabelLogPath:   logPath,
-		labelShimGroup: req.Ref.UID,
 	}
 	if req.Init {
 		labels[LabelInit] = "true"

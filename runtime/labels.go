@@ -18,10 +18,12 @@ const (
 	LabelAttempt   = "dev.outpost.container.attempt"
 	LabelStartedAt = "dev.outpost.container.started-at"
 	LabelLogPath   = "dev.outpost.container.log"
-	// labelShimGroup makes the runc shim run every container of a pod in one
-	// shim process (the runc v2 shim manager groups by this label).
-	labelShimGroup = "io.containerd.runc.v2.group"
 )
+
+// annotationShimGroup makes the runc v2 shim serve every container of a pod
+// from one shim process: its manager groups by this annotation of the OCI
+// spec (cmd/containerd-shim-runc-v2/manager), not by a container label.
+const annotationShimGroup = "io.containerd.runc.v2.group"
 
 // containerID is deterministic, so that a create retried after a crash
 // finds the container it already made: <uid[:12]>-<name>-<attempt>, the name

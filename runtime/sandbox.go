@@ -174,6 +174,7 @@ func (r *Runtime) RemovePod(ctx context.Context, uid string, keepLogs bool) erro
 	}
 	// A cgroup still busy (a process outlived its container) is reported
 	// but does not keep the pod's files.
+	r.removeShimSocket(ctx, uid)
 	cgErr := r.removePodCgroups(uid)
 	if len(errs) == 0 {
 		var err error
