@@ -62,4 +62,10 @@ type NodeInfo struct {
 	BootID            string `json:"bootID,omitempty"`
 	MachineID         string `json:"machineID,omitempty"`
 	CgroupVersion     int    `json:"cgroupVersion,omitempty"`
+	// InstanceID is drawn at random at the agent's first start and kept in
+	// its data dir: two devices claiming one node name have different ones.
+	InstanceID string `json:"instanceID,omitempty"`
+	// PublicKey is the base64 of the node's own ed25519 public key,
+	// generated at first start beside the instance id.
+	PublicKey string `json:"publicKey,omitempty"`
 }

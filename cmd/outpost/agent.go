@@ -20,6 +20,7 @@ import (
 
 	"github.com/outpost-edge/outpost/agent"
 	"github.com/outpost-edge/outpost/agent/admission"
+	"github.com/outpost-edge/outpost/agent/identity"
 	"github.com/outpost-edge/outpost/agent/localapi"
 	"github.com/outpost-edge/outpost/agent/manifests"
 	"github.com/outpost-edge/outpost/agent/nodestatus"
@@ -97,7 +98,7 @@ func runAgent(args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg.Log, os.Stderr).With().Str("node", cfg.NodeName).Logger()
+	log := newLogger(cfg.Log, os.Stderr)
 	ctrd.RouteGlobalLogs(log.Level(max(log.GetLevel(), zerolog.WarnLevel)))
 	// A restarting journald must not take the agent down with SIGPIPE.
 	signal.Ignore(syscall.SIGPIPE)
@@ -114,6 +115,15 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return err
 	}
+	id, err := identity.Load(cfg.DataDir, time.Now())
+	if err != nil {
+		return fmt.Errorf("node identity: %w", err)
+	}
+	host, _ := os.Hostname()
+	name := identity.NodeName(identity.Machine{Root: os.DirFS("/"), Hostname: host}, cfg.NodeName, cfg.NodeNamePrefix, id.InstanceID)
+	cfg.NodeName = name.Name
+	log = log.With().Str("node", cfg.NodeName).Logger()
+	log.Info().Str("from", name.Source).Str("instance", id.InstanceID).Str("publicKey", id.PublicKey()).Msg("node identity")
 	serviceCIDR, _ := cfg.ServiceCIDR()
 	st, err := store.Open(filepath.Join(cfg.DataDir, "state.db"), store.Options{
 		Logger: log, Groups: cfg.Groups, ServiceCIDR: serviceCIDR,
@@ -137,6 +147,13 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 		case <-ctx.Done():
 		}
 	}()
+	for _, r := range id.Replaced {
+		log.Warn().Msg("node identity: " + r)
+		ev := api.Event{Type: api.EventWarning, Reason: identity.ReasonReplaced, Object: "node", Message: r, Time: time.Now().UTC()}
+		if err := st.RecordEvent(ctx, ev); err != nil {
+			log.Error().Err(err).Msg("recording event")
+		}
+	}
 	if err := leaveGroups(ctx, st, cfg.Groups, log); err != nil {
 		return err
 	}
@@ -210,9 +227,9 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 		NodeName: cfg.NodeName, DataDir: cfg.DataDir, MaxPods: cfg.Node.MaxPods,
 		SystemReserved: api.ResourceList{api.ResourceCPU: cfg.Node.ReservedCPU, api.ResourceMemory: cfg.Node.ReservedMemory},
 		Thresholds:     cfg.Node.Thresholds(), AgentVersion: version, ContainerdVersion: containerdVersion(ctx, rt.Client(), log),
-		PodBridge: cfg.Net.Bridge,
-		Ready:     func(ctx context.Context) error { _, err := rt.Client().Version(ctx); return err },
-		Logger:    log,
+		PodBridge: cfg.Net.Bridge, InstanceID: id.InstanceID, PublicKey: id.PublicKey(),
+		Ready:  func(ctx context.Context) error { _, err := rt.Client().Version(ctx); return err },
+		Logger: log,
 	})
 	// The node reports Ready False with the fix too (nodestatus); say it
 	// once where the operator looks first.

@@ -145,3 +145,14 @@ func TestUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestDescribeNodeStatusIdentity(t *testing.T) {
+	now := time.Date(2027, 1, 15, 8, 0, 0, 0, time.UTC)
+	ns := &api.NodeStatus{Time: now.Add(-10 * time.Second), NodeInfo: api.NodeInfo{OperatingSystem: "linux", Architecture: "arm64",
+		KernelVersion: "6.6.31", ContainerdVersion: "v2.1.0", InstanceID: "0123456789abcdef", PublicKey: "cHVibGlj"}}
+	var b strings.Builder
+	describeNodeStatus(&b, ns, now)
+	if want := "  Identity:     instance 0123456789abcdef, public key cHVibGlj\n"; !strings.Contains(b.String(), want) {
+		t.Fatalf("got\n%s\nwant a line %q", b.String(), want)
+	}
+}
