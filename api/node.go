@@ -12,6 +12,10 @@ const (
 	// because it found the old one corrupt (the node's desired state was
 	// rebuilt from the manifests, the running containers and the broker).
 	NodeStoreCorrupted = "StoreCorrupted"
+	// NodeNameConflict is True once the node saw another device (another
+	// instance id) claim its name: it then applies no remote document and
+	// publishes no status under that name until restarted.
+	NodeNameConflict = "NodeNameConflict"
 
 	ResourceEphemeralStorage = "ephemeral-storage"
 	ResourcePods             = "pods"

@@ -20,7 +20,6 @@ import (
 
 	"github.com/outpost-edge/outpost/agent"
 	"github.com/outpost-edge/outpost/agent/admission"
-	"github.com/outpost-edge/outpost/agent/identity"
 	"github.com/outpost-edge/outpost/agent/localapi"
 	"github.com/outpost-edge/outpost/agent/manifests"
 	"github.com/outpost-edge/outpost/agent/nodestatus"
@@ -115,15 +114,10 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return err
 	}
-	id, err := identity.Load(cfg.DataDir, time.Now())
+	id, log, err := loadIdentity(&cfg, log)
 	if err != nil {
-		return fmt.Errorf("node identity: %w", err)
+		return err
 	}
-	host, _ := os.Hostname()
-	name := identity.NodeName(identity.Machine{Root: os.DirFS("/"), Hostname: host}, cfg.NodeName, cfg.NodeNamePrefix, id.InstanceID)
-	cfg.NodeName = name.Name
-	log = log.With().Str("node", cfg.NodeName).Logger()
-	log.Info().Str("from", name.Source).Str("instance", id.InstanceID).Str("publicKey", id.PublicKey()).Msg("node identity")
 	serviceCIDR, _ := cfg.ServiceCIDR()
 	st, err := store.Open(filepath.Join(cfg.DataDir, "state.db"), store.Options{
 		Logger: log, Groups: cfg.Groups, ServiceCIDR: serviceCIDR,
@@ -147,13 +141,7 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 		case <-ctx.Done():
 		}
 	}()
-	for _, r := range id.Replaced {
-		log.Warn().Msg("node identity: " + r)
-		ev := api.Event{Type: api.EventWarning, Reason: identity.ReasonReplaced, Object: "node", Message: r, Time: time.Now().UTC()}
-		if err := st.RecordEvent(ctx, ev); err != nil {
-			log.Error().Err(err).Msg("recording event")
-		}
-	}
+	recordReplaced(ctx, st, id, log)
 	if err := leaveGroups(ctx, st, cfg.Groups, log); err != nil {
 		return err
 	}
@@ -242,7 +230,7 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 		log.Warn().Err(err).Msg("node status incomplete")
 	}
 	storeCond := storeCondition(st.Recovered(), began)
-	first.Conditions = append(first.Conditions, storeCond)
+	first.Conditions = append(first.Conditions, storeCond, nameConflictCondition(nil, began))
 	nodeState.Store(&first)
 	// Service routing; a kernel without the nftables features it needs is
 	// reported by name, and the pods run without service routing.
@@ -299,11 +287,16 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 	// linkDone is closed once the link has said goodbye; without a link it
 	// is closed at once.
 	linkDone := make(chan struct{})
+	// nameConflict is the link's, once there is one (set before the
+	// node status loop starts, read only by it).
+	nameConflict := func() *mqttlink.NameConflict { return nil }
 	if cfg.MQTT.Enabled() {
-		link, err := mqttlink.New(st, cfg.MQTT, mqttlink.Params{NodeName: cfg.NodeName, Groups: cfg.Groups, AgentVersion: version, Logger: log})
+		link, err := mqttlink.New(st, cfg.MQTT, mqttlink.Params{NodeName: cfg.NodeName, Groups: cfg.Groups, AgentVersion: version,
+			InstanceID: id.InstanceID, Logger: log})
 		if err != nil {
 			return err
 		}
+		nameConflict = func() *mqttlink.NameConflict { return link.State().NameConflict }
 		backend.Link = func(context.Context) localapi.LinkState {
 			s := link.State()
 			return localapi.LinkState{State: s.State, LastConnect: s.LastConnect, LastError: s.LastError, OutboxDepth: s.OutboxDepth}
@@ -338,7 +331,7 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 	// returns; one stuck in a wedged store does not).
 	storeProgress := newProgress(3 * nodeStatusInterval)
 	go collector.Run(ctx, nodeStatusInterval, func(ns api.NodeStatus) {
-		ns.Conditions = append(ns.Conditions, storeCond)
+		ns.Conditions = append(ns.Conditions, storeCond, nameConflictCondition(nameConflict(), began))
 		nodeState.Store(&ns)
 		if b, err := json.Marshal(ns); err == nil {
 			if err := st.PutNodeStatus(ctx, b); err != nil {

@@ -41,15 +41,15 @@ func printStatus(w io.Writer, v localapi.StatusView, now time.Time) error {
 	}
 	d.line(0, "Node", "%s %s", v.Node.Name, node)
 	d.line(0, "Agent up", "%s", humanDuration(now.Sub(v.Node.AgentStarted)))
-	if s := v.Node.Status; s != nil && s.NodeInfo.InstanceID != "" {
-		d.line(0, "Identity", "instance %s, public key %s", s.NodeInfo.InstanceID, s.NodeInfo.PublicKey)
-	}
 	if s := v.Node.Status; s != nil {
 		for _, c := range s.Conditions {
 			if c.Type != api.NodeReady && c.Status == api.ConditionTrue {
 				d.line(1, c.Type, "%s", c.Message)
 			}
 		}
+	}
+	if s := v.Node.Status; s != nil && s.NodeInfo.InstanceID != "" {
+		d.line(0, "Identity", "instance %s, public key %s", s.NodeInfo.InstanceID, s.NodeInfo.PublicKey)
 	}
 	link := v.Link.State
 	if !v.Link.LastConnect.IsZero() {

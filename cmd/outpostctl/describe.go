@@ -31,6 +31,9 @@ func describeNode(w io.Writer, f *fleet.Fleet, name string, now time.Time) error
 		}
 	}
 	kv("Online", online)
+	if msg := conflictText(v.Online); msg != "" {
+		kv("Name conflict", msg)
+	}
 	kv("Agent version", orNone(v.AgentVersion()))
 	kv("Last seen", timeText(v.LastSeen(), now))
 	if v.Report != nil {

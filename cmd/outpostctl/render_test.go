@@ -80,6 +80,7 @@ func TestPrintNodes(t *testing.T) {
 					Pods:                []api.PodStatus{{Name: "a", Conditions: []api.PodCondition{{Type: "Ready", Status: "True"}}}, {Name: "b"}}},
 				Doc: fleet.Doc{Present: true, Generation: 2}},
 			"pi-2": {Name: "pi-2", Online: &protocol.Online{Online: false}},
+			"pi-3": {Name: "pi-3", Online: &protocol.Online{Online: true, Instance: "aaaaaaaaaaaaaaaa", NameConflict: "bbbbbbbbbbbbbbbb"}},
 		},
 		Groups: map[string]fleet.Doc{"edge": {Present: true, Generation: 4}},
 	}
@@ -88,9 +89,12 @@ func TestPrintNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "" +
-		"NAME   ONLINE   DESIRED         OBSERVED         PODS   LAST-SEEN   VERSION\n" +
-		"pi-1   true     node=2,edge=4   node=2,edge=3*   1/2    5s          v0.3.0\n" +
-		"pi-2   false    <none>          <none>           -      <unknown>   <none>\n"
+		"NAME   ONLINE              DESIRED         OBSERVED         PODS   LAST-SEEN   VERSION\n" +
+		"pi-1   true                node=2,edge=4   node=2,edge=3*   1/2    5s          v0.3.0\n" +
+		"pi-2   false               <none>          <none>           -      <unknown>   <none>\n" +
+		"pi-3   true,NameConflict   <none>          <none>           -      <unknown>   <none>\n" +
+		"pi-3: two devices use this node name (instances aaaaaaaaaaaaaaaa and bbbbbbbbbbbbbbbb): neither applies " +
+		"documents sent to it nor publishes its status; give each device its own nodeName and restart it\n"
 	if b.String() != want {
 		t.Fatalf("got\n%s\nwant\n%s", b.String(), want)
 	}
