@@ -112,7 +112,14 @@ func (l *Link) connection(ctx context.Context) (up time.Duration, err error) {
 		}
 		l.subscribed = true
 	}
-	if err := pub.Publish(l.topics.Online(), 1, true, l.helloPayload())(sctx); err != nil {
+	// Bounded: seen never to complete after the broker dropped the
+	// session under the link (another client took the client id with a
+	// clean session) while paho resent stored packets; nothing else would
+	// end this connection, whose loops are not started yet.
+	hctx, hcancel := context.WithTimeout(sctx, l.cfg.ConnectTimeout)
+	err = pub.Publish(l.topics.Online(), 1, true, l.helloPayload())(hctx)
+	hcancel()
+	if err != nil {
 		client.Disconnect(0)
 		return 0, fmt.Errorf("publish online: %w", err)
 	}
