@@ -12,6 +12,10 @@ const (
 	// because it found the old one corrupt (the node's desired state was
 	// rebuilt from the manifests, the running containers and the broker).
 	NodeStoreCorrupted = "StoreCorrupted"
+	// NodeNameConflict is True once the node saw another device (another
+	// instance id) claim its name: it then applies no remote document and
+	// publishes no status under that name until restarted.
+	NodeNameConflict = "NodeNameConflict"
 
 	ResourceEphemeralStorage = "ephemeral-storage"
 	ResourcePods             = "pods"
@@ -62,4 +66,10 @@ type NodeInfo struct {
 	BootID            string `json:"bootID,omitempty"`
 	MachineID         string `json:"machineID,omitempty"`
 	CgroupVersion     int    `json:"cgroupVersion,omitempty"`
+	// InstanceID is drawn at random at the agent's first start and kept in
+	// its data dir: two devices claiming one node name have different ones.
+	InstanceID string `json:"instanceID,omitempty"`
+	// PublicKey is the base64 of the node's own ed25519 public key,
+	// generated at first start beside the instance id.
+	PublicKey string `json:"publicKey,omitempty"`
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/outpost-edge/outpost/api"
+	"github.com/outpost-edge/outpost/internal/atomicfile"
 )
 
 // ManifestDir applies manifests to and deletes pods from the static source's
@@ -194,45 +195,12 @@ func isManifestFile(name string) bool {
 	return false
 }
 
-// writeAtomic replaces path with data durably: a hidden temporary file in
-// the same directory, synced, renamed over path, then the directory synced.
-// An existing file keeps its mode; a new one is 0600 (manifests may carry
-// credentials in env).
+// writeAtomic replaces path with data durably. An existing file keeps its
+// mode; a new one is 0600 (manifests may carry credentials in env).
 func writeAtomic(path string, data []byte) error {
 	mode := fs.FileMode(0o600)
 	if fi, err := os.Stat(path); err == nil {
 		mode = fi.Mode().Perm()
 	}
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Chmod(mode)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
+	return atomicfile.Write(path, data, mode)
 }

@@ -12,6 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/outpost-edge/outpost/api"
+	"github.com/outpost-edge/outpost/internal/atomicfile"
 )
 
 // object is one pod or service of an applied manifest, as its file's bytes.
@@ -181,7 +182,7 @@ func removeObject(file string, key objKey) error {
 		if err := os.Remove(file); err != nil {
 			return err
 		}
-		return syncDir(filepath.Dir(file))
+		return atomicfile.SyncDir(filepath.Dir(file))
 	}
 	var out []byte
 	if filepath.Ext(file) == ".json" && len(keep) == 1 {

@@ -68,6 +68,9 @@ type Config struct {
 
 	AgentVersion      string
 	ContainerdVersion string
+	// InstanceID and PublicKey are the device's identity (agent/identity).
+	InstanceID string
+	PublicKey  string
 	// Ready reports whether the node can run pods (containerd reachable,
 	// store open...). A non-nil error makes Ready False with the error as
 	// message. It gets a context bounded to 5s. Nil means always ready.
@@ -258,6 +261,8 @@ func (c *Collector) nodeInfo(errs *[]error) api.NodeInfo {
 		BootID:            readTrimmed(sys, pathBootID),
 		MachineID:         readTrimmed(sys, pathMachineID),
 		CgroupVersion:     cgroupVersion(sys),
+		InstanceID:        c.cfg.InstanceID,
+		PublicKey:         c.cfg.PublicKey,
 	}
 	if u, err := sys.Uname(); err != nil {
 		*errs = append(*errs, err)

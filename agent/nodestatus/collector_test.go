@@ -13,7 +13,7 @@ import (
 
 func newTestCollector(sys *fakeSystem, clk *fakeClock, mod func(*Config)) *Collector {
 	cfg := Config{NodeName: "pi", DataDir: "/var/lib/outpost", System: sys, Now: clk.Now,
-		AgentVersion: "v0.1.0", ContainerdVersion: "v2.1.0"}
+		AgentVersion: "v0.1.0", ContainerdVersion: "v2.1.0", InstanceID: "0123456789abcdef", PublicKey: "cHVibGlj"}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -423,6 +423,7 @@ func TestNodeInfo(t *testing.T) {
 			want := tt.want
 			want.Architecture, want.OperatingSystem = got.Architecture, "linux"
 			want.AgentVersion, want.ContainerdVersion = "v0.1.0", "v2.1.0"
+			want.InstanceID, want.PublicKey = "0123456789abcdef", "cHVibGlj"
 			if got != want || got.Architecture == "" {
 				t.Errorf("NodeInfo\n got %+v\nwant %+v", got, want)
 			}

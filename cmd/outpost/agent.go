@@ -97,7 +97,7 @@ func runAgent(args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg.Log, os.Stderr).With().Str("node", cfg.NodeName).Logger()
+	log := newLogger(cfg.Log, os.Stderr)
 	ctrd.RouteGlobalLogs(log.Level(max(log.GetLevel(), zerolog.WarnLevel)))
 	// A restarting journald must not take the agent down with SIGPIPE.
 	signal.Ignore(syscall.SIGPIPE)
@@ -112,6 +112,10 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return err
+	}
+	id, log, err := loadIdentity(&cfg, log)
+	if err != nil {
 		return err
 	}
 	serviceCIDR, _ := cfg.ServiceCIDR()
@@ -137,6 +141,7 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 		case <-ctx.Done():
 		}
 	}()
+	recordReplaced(ctx, st, id, log)
 	if err := leaveGroups(ctx, st, cfg.Groups, log); err != nil {
 		return err
 	}
@@ -210,9 +215,9 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 		NodeName: cfg.NodeName, DataDir: cfg.DataDir, MaxPods: cfg.Node.MaxPods,
 		SystemReserved: api.ResourceList{api.ResourceCPU: cfg.Node.ReservedCPU, api.ResourceMemory: cfg.Node.ReservedMemory},
 		Thresholds:     cfg.Node.Thresholds(), AgentVersion: version, ContainerdVersion: containerdVersion(ctx, rt.Client(), log),
-		PodBridge: cfg.Net.Bridge,
-		Ready:     func(ctx context.Context) error { _, err := rt.Client().Version(ctx); return err },
-		Logger:    log,
+		PodBridge: cfg.Net.Bridge, InstanceID: id.InstanceID, PublicKey: id.PublicKey(),
+		Ready:  func(ctx context.Context) error { _, err := rt.Client().Version(ctx); return err },
+		Logger: log,
 	})
 	// The node reports Ready False with the fix too (nodestatus); say it
 	// once where the operator looks first.
@@ -225,7 +230,7 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 		log.Warn().Err(err).Msg("node status incomplete")
 	}
 	storeCond := storeCondition(st.Recovered(), began)
-	first.Conditions = append(first.Conditions, storeCond)
+	first.Conditions = append(first.Conditions, storeCond, nameConflictCondition(nil, began))
 	nodeState.Store(&first)
 	// Service routing; a kernel without the nftables features it needs is
 	// reported by name, and the pods run without service routing.
@@ -282,11 +287,16 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 	// linkDone is closed once the link has said goodbye; without a link it
 	// is closed at once.
 	linkDone := make(chan struct{})
+	// nameConflict is the link's, once there is one (set before the
+	// node status loop starts, read only by it).
+	nameConflict := func() *mqttlink.NameConflict { return nil }
 	if cfg.MQTT.Enabled() {
-		link, err := mqttlink.New(st, cfg.MQTT, mqttlink.Params{NodeName: cfg.NodeName, Groups: cfg.Groups, AgentVersion: version, Logger: log})
+		link, err := mqttlink.New(st, cfg.MQTT, mqttlink.Params{NodeName: cfg.NodeName, Groups: cfg.Groups, AgentVersion: version,
+			InstanceID: id.InstanceID, Logger: log})
 		if err != nil {
 			return err
 		}
+		nameConflict = func() *mqttlink.NameConflict { return link.State().NameConflict }
 		backend.Link = func(context.Context) localapi.LinkState {
 			s := link.State()
 			return localapi.LinkState{State: s.State, LastConnect: s.LastConnect, LastError: s.LastError, OutboxDepth: s.OutboxDepth}
@@ -321,7 +331,7 @@ func agentMain(ctx context.Context, cfg config.Config, log zerolog.Logger, drain
 	// returns; one stuck in a wedged store does not).
 	storeProgress := newProgress(3 * nodeStatusInterval)
 	go collector.Run(ctx, nodeStatusInterval, func(ns api.NodeStatus) {
-		ns.Conditions = append(ns.Conditions, storeCond)
+		ns.Conditions = append(ns.Conditions, storeCond, nameConflictCondition(nameConflict(), began))
 		nodeState.Store(&ns)
 		if b, err := json.Marshal(ns); err == nil {
 			if err := st.PutNodeStatus(ctx, b); err != nil {

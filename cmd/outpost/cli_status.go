@@ -48,6 +48,9 @@ func printStatus(w io.Writer, v localapi.StatusView, now time.Time) error {
 			}
 		}
 	}
+	if s := v.Node.Status; s != nil && s.NodeInfo.InstanceID != "" {
+		d.line(0, "Identity", "instance %s, public key %s", s.NodeInfo.InstanceID, s.NodeInfo.PublicKey)
+	}
 	link := v.Link.State
 	if !v.Link.LastConnect.IsZero() {
 		link += fmt.Sprintf(", last connected %s ago", humanDuration(now.Sub(v.Link.LastConnect)))

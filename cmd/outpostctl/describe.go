@@ -31,6 +31,9 @@ func describeNode(w io.Writer, f *fleet.Fleet, name string, now time.Time) error
 		}
 	}
 	kv("Online", online)
+	if msg := conflictText(v.Online); msg != "" {
+		kv("Name conflict", msg)
+	}
 	kv("Agent version", orNone(v.AgentVersion()))
 	kv("Last seen", timeText(v.LastSeen(), now))
 	if v.Report != nil {
@@ -112,6 +115,9 @@ func describeNodeStatus(w io.Writer, ns *api.NodeStatus, now time.Time) {
 	i := ns.NodeInfo
 	fmt.Fprintf(w, "  System:       %s/%s, kernel %s, containerd %s\n", orNone(i.OperatingSystem), orNone(i.Architecture),
 		orNone(i.KernelVersion), orNone(i.ContainerdVersion))
+	if i.InstanceID != "" {
+		fmt.Fprintf(w, "  Identity:     instance %s, public key %s\n", i.InstanceID, orNone(i.PublicKey))
+	}
 	fmt.Fprintf(w, "  Capacity:     %s\n", resources(ns.Capacity))
 	fmt.Fprintf(w, "  Allocatable:  %s\n", resources(ns.Allocatable))
 	tw := newTable(w)

@@ -36,14 +36,37 @@ func printNodes(w io.Writer, f *fleet.Fleet, now time.Time) error {
 		row(tw, name, onlineText(v.Online), genList(desired, nil), genList(remoteOnly(observed), desired),
 			podCount(v.Report), sinceText(v.LastSeen(), now), orNone(v.AgentVersion()))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, name := range f.Names() {
+		if msg := conflictText(f.Nodes[name].Online); msg != "" {
+			fmt.Fprintf(w, "%s: %s\n", name, msg)
+		}
+	}
+	return nil
 }
 
+// onlineText is true or false, and NameConflict when the node says
+// another device claims its name.
 func onlineText(o *protocol.Online) string {
 	if o == nil {
 		return "unknown"
 	}
-	return strconv.FormatBool(o.Online)
+	s := strconv.FormatBool(o.Online)
+	if o.NameConflict != "" {
+		s += ",NameConflict"
+	}
+	return s
+}
+
+// conflictText explains a node's name conflict in a sentence ("" without one).
+func conflictText(o *protocol.Online) string {
+	if o == nil || o.NameConflict == "" {
+		return ""
+	}
+	return fmt.Sprintf("two devices use this node name (instances %s and %s): neither applies documents sent to it nor "+
+		"publishes its status; give each device its own nodeName and restart it", orNone(o.Instance), o.NameConflict)
 }
 
 // shortSource is "node" for remote:node, the group name for a group.

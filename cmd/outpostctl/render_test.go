@@ -80,6 +80,7 @@ func TestPrintNodes(t *testing.T) {
 					Pods:                []api.PodStatus{{Name: "a", Conditions: []api.PodCondition{{Type: "Ready", Status: "True"}}}, {Name: "b"}}},
 				Doc: fleet.Doc{Present: true, Generation: 2}},
 			"pi-2": {Name: "pi-2", Online: &protocol.Online{Online: false}},
+			"pi-3": {Name: "pi-3", Online: &protocol.Online{Online: true, Instance: "aaaaaaaaaaaaaaaa", NameConflict: "bbbbbbbbbbbbbbbb"}},
 		},
 		Groups: map[string]fleet.Doc{"edge": {Present: true, Generation: 4}},
 	}
@@ -88,9 +89,12 @@ func TestPrintNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "" +
-		"NAME   ONLINE   DESIRED         OBSERVED         PODS   LAST-SEEN   VERSION\n" +
-		"pi-1   true     node=2,edge=4   node=2,edge=3*   1/2    5s          v0.3.0\n" +
-		"pi-2   false    <none>          <none>           -      <unknown>   <none>\n"
+		"NAME   ONLINE              DESIRED         OBSERVED         PODS   LAST-SEEN   VERSION\n" +
+		"pi-1   true                node=2,edge=4   node=2,edge=3*   1/2    5s          v0.3.0\n" +
+		"pi-2   false               <none>          <none>           -      <unknown>   <none>\n" +
+		"pi-3   true,NameConflict   <none>          <none>           -      <unknown>   <none>\n" +
+		"pi-3: two devices use this node name (instances aaaaaaaaaaaaaaaa and bbbbbbbbbbbbbbbb): neither applies " +
+		"documents sent to it nor publishes its status; give each device its own nodeName and restart it\n"
 	if b.String() != want {
 		t.Fatalf("got\n%s\nwant\n%s", b.String(), want)
 	}
@@ -143,5 +147,16 @@ func TestUsageErrors(t *testing.T) {
 		if code := run(args, &out, &errb); code != 2 {
 			t.Errorf("outpostctl %v = exit %d, want 2 (%s)", args, code, errb.String())
 		}
+	}
+}
+
+func TestDescribeNodeStatusIdentity(t *testing.T) {
+	now := time.Date(2027, 1, 15, 8, 0, 0, 0, time.UTC)
+	ns := &api.NodeStatus{Time: now.Add(-10 * time.Second), NodeInfo: api.NodeInfo{OperatingSystem: "linux", Architecture: "arm64",
+		KernelVersion: "6.6.31", ContainerdVersion: "v2.1.0", InstanceID: "0123456789abcdef", PublicKey: "cHVibGlj"}}
+	var b strings.Builder
+	describeNodeStatus(&b, ns, now)
+	if want := "  Identity:     instance 0123456789abcdef, public key cHVibGlj\n"; !strings.Contains(b.String(), want) {
+		t.Fatalf("got\n%s\nwant a line %q", b.String(), want)
 	}
 }

@@ -23,11 +23,9 @@ const configHeader = `# Outpost agent configuration, read by 'outpost agent' (th
 
 // defaultConfig is /etc/outpost/config.yaml: every key of
 // config.Default(), commented out, so the file means "all defaults" and
-// shows them. nodeName's default is the hostname of the machine the agent
-// runs on, not of the one that built the package: it gets an example.
+// shows them.
 func defaultConfig() ([]byte, error) {
 	def := config.Default()
-	def.NodeName = nodeNameExample
 	var b bytes.Buffer
 	enc := yaml.NewEncoder(&b)
 	enc.SetIndent(2)
@@ -44,11 +42,9 @@ func defaultConfig() ([]byte, error) {
 			continue
 		}
 		if strings.HasPrefix(line, "nodeName:") {
-			line = strings.TrimSuffix(line, "\n") + "  # default: this machine's hostname\n"
+			line = strings.TrimSuffix(line, "\n") + "  # the hostname, unless a stock one (raspberrypi...): then <nodeNamePrefix>-<8 hex digits of this device>\n"
 		}
 		out.WriteString("# " + line)
 	}
 	return []byte(out.String()), nil
 }
-
-const nodeNameExample = "pump-station-7"

@@ -38,7 +38,7 @@ func (l *Link) connection(ctx context.Context) (up time.Duration, err error) {
 	inbound := make(chan mqtt.Message, inboundDepth)
 	lost := make(chan error, 1)
 
-	will, _ := json.Marshal(protocol.Online{Online: false, Node: l.p.NodeName})
+	will, _ := json.Marshal(protocol.Online{Online: false, Node: l.p.NodeName, Instance: l.p.InstanceID})
 	opts := mqtt.NewClientOptions().
 		SetClientID(l.p.NodeName).
 		SetUsername(l.cfg.Username).
@@ -112,9 +112,14 @@ func (l *Link) connection(ctx context.Context) (up time.Duration, err error) {
 		}
 		l.subscribed = true
 	}
-	now := l.p.Clock.Now().UTC()
-	hello, _ := json.Marshal(protocol.Online{Online: true, Node: l.p.NodeName, Time: &now, AgentVersion: l.p.AgentVersion})
-	if err := pub.Publish(l.topics.Online(), 1, true, hello)(sctx); err != nil {
+	// Bounded: seen never to complete after the broker dropped the
+	// session under the link (another client took the client id with a
+	// clean session) while paho resent stored packets; nothing else would
+	// end this connection, whose loops are not started yet.
+	hctx, hcancel := context.WithTimeout(sctx, l.cfg.ConnectTimeout)
+	err = pub.Publish(l.topics.Online(), 1, true, l.helloPayload())(hctx)
+	hcancel()
+	if err != nil {
 		client.Disconnect(0)
 		return 0, fmt.Errorf("publish online: %w", err)
 	}
@@ -122,7 +127,7 @@ func (l *Link) connection(ctx context.Context) (up time.Duration, err error) {
 	// The first loop to fail ends the connection and the others.
 	g, gctx := errgroup.WithContext(sctx)
 	g.Go(func() error { l.receive(gctx, client, inbound); return nil })
-	g.Go(func() error { return l.status.Run(gctx, pub) })
+	g.Go(func() error { return l.runStatus(gctx, pub) })
 	g.Go(func() error { return l.drainer.Run(gctx, pub) })
 
 	select {
@@ -150,7 +155,8 @@ func (l *Link) goodbye(client mqtt.Client) {
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownWait)
 	defer cancel()
 	now := l.p.Clock.Now().UTC()
-	bye, _ := json.Marshal(protocol.Online{Online: false, Node: l.p.NodeName, Time: &now, Reason: "shutdown"})
+	bye, _ := json.Marshal(protocol.Online{Online: false, Node: l.p.NodeName, Time: &now, Reason: "shutdown",
+		Instance: l.p.InstanceID, NameConflict: l.conflict.otherInstance()})
 	if err := (publisher{client}).Publish(l.topics.Online(), 1, true, bye)(ctx); err != nil {
 		l.log.Warn().Err(err).Msg("publishing offline on shutdown")
 	}
@@ -160,6 +166,11 @@ func (l *Link) goodbye(client mqtt.Client) {
 
 func (l *Link) subscribe(ctx context.Context, client mqtt.Client) error {
 	filters := map[string]byte{l.topics.NodeDesired(): 1}
+	if l.p.InstanceID != "" {
+		// Its own online topic: another instance there is another
+		// device claiming the name (conflict.go).
+		filters[l.topics.Online()] = 1
+	}
 	for g := range l.groups {
 		filters[l.topics.GroupDesired(g)] = 1
 	}
@@ -211,7 +222,7 @@ func (l *Link) receive(ctx context.Context, client mqtt.Client, inbound <-chan m
 			case <-ctx.Done():
 				return
 			case m := <-inbound:
-				l.take(client, &in, m)
+				l.take(ctx, client, &in, m)
 			case <-retry:
 				retry = nil
 			}
@@ -220,7 +231,7 @@ func (l *Link) receive(ctx context.Context, client mqtt.Client, inbound <-chan m
 		for more := true; more; {
 			select {
 			case m := <-inbound:
-				l.take(client, &in, m)
+				l.take(ctx, client, &in, m)
 			default:
 				more = false
 			}
@@ -244,8 +255,13 @@ func (l *Link) receive(ctx context.Context, client mqtt.Client, inbound <-chan m
 }
 
 // take puts m in the inbox, or acknowledges and drops it when this node
-// does not read its topic.
-func (l *Link) take(client mqtt.Client, in *desired.Inbox, m mqtt.Message) {
+// does not read its topic or another device claims its name.
+func (l *Link) take(ctx context.Context, client mqtt.Client, in *desired.Inbox, m mqtt.Message) {
+	if m.Topic() == l.topics.Online() {
+		l.onOnline(ctx, client, m)
+		in.Skip(m)
+		return
+	}
 	target, ok := l.topics.ParseDesired(m.Topic())
 	if ok && target.Group != "" && !l.groups[target.Group] {
 		// A subscription left in the broker's session by an older
@@ -257,6 +273,14 @@ func (l *Link) take(client mqtt.Client, in *desired.Inbox, m mqtt.Message) {
 	if !ok {
 		l.setState(func(s *State) { s.Ignored++ })
 		l.log.Info().Str("topic", m.Topic()).Msg("message on a topic this node does not read, acknowledged and ignored")
+		in.Skip(m)
+		return
+	}
+	if other := l.conflict.otherInstance(); other != "" && target.Group == "" {
+		// Which device the node's document was meant for cannot be
+		// told; a group's is for every member, this device included.
+		l.setState(func(s *State) { s.ConflictDropped++ })
+		l.log.Warn().Str("topic", m.Topic()).Str("otherInstance", other).Msg("document not applied: another device uses this node name")
 		in.Skip(m)
 		return
 	}

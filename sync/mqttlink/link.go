@@ -72,6 +72,12 @@ type State struct {
 	// subscription an older configuration left in the broker's session),
 	// acknowledged and dropped; the link unsubscribes from them.
 	Ignored int `json:"ignored,omitempty"`
+	// NameConflict is set once another device was seen claiming this
+	// node's name; it stays until the agent restarts.
+	NameConflict *NameConflict `json:"nameConflict,omitempty"`
+	// ConflictDropped counts documents acknowledged and not applied
+	// because of the name conflict.
+	ConflictDropped int `json:"conflictDropped,omitempty"`
 }
 
 // Params identify the node to the link.
@@ -80,7 +86,10 @@ type Params struct {
 	// Groups are the node's groups (the agent config's groups).
 	Groups       []string
 	AgentVersion string
-	Logger       zerolog.Logger
+	// InstanceID tells this device from another one claiming NodeName
+	// (agent/identity); empty turns the name conflict detection off.
+	InstanceID string
+	Logger     zerolog.Logger
 	// Clock defaults to the wall clock.
 	Clock clock.Clock
 }
@@ -98,6 +107,8 @@ type Link struct {
 	recv    *desired.Receiver
 	status  *report.Status
 	drainer *report.Drainer
+
+	conflict conflictWatch
 
 	// subscribed is set once this process subscribed; later connections
 	// with a session present keep the broker's subscriptions.
@@ -152,6 +163,7 @@ func New(st *store.Store, cfg Config, p Params) (*Link, error) {
 		st: st, cfg: cfg, p: p, topics: topics, groups: groups, keys: keys,
 		log:          log.With().Str("component", "mqttlink").Logger(),
 		unsubscribed: map[string]bool{},
+		conflict:     conflictWatch{mine: p.InstanceID, detected: make(chan struct{})},
 	}
 	l.recv = desired.New(st, desired.Options{Keys: keys, DeadLetters: cfg.DeadLetters, Now: p.Clock.Now, Logger: log})
 	l.status = report.NewStatus(st, report.StatusOptions{Node: p.NodeName, AgentVersion: p.AgentVersion, Topics: topics,

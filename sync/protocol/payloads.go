@@ -18,11 +18,18 @@ const (
 )
 
 // Online is the payload of the online topic. The Last Will carries
-// {"online":false,"node":...} with no time: the broker publishes it when the
-// link is lost, long after the node could say when.
+// {"online":false,"node":...,"instance":...} with no time: the broker
+// publishes it when the link is lost, long after the node could say when.
 type Online struct {
 	Online bool   `json:"online"`
 	Node   string `json:"node"`
+	// Instance is the device's instance id (random, drawn at its first
+	// start): a message with another one than its own tells a node that
+	// another device claims its name.
+	Instance string `json:"instance,omitempty"`
+	// NameConflict is the other instance id, once the node saw one: it
+	// then applies no remote document and publishes no status.
+	NameConflict string `json:"nameConflict,omitempty"`
 	// Time is when the node connected or shut down.
 	Time         *time.Time `json:"time,omitempty"`
 	AgentVersion string     `json:"agentVersion,omitempty"`

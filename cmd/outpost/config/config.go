@@ -17,15 +17,22 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/outpost-edge/outpost/agent/identity"
 	"github.com/outpost-edge/outpost/agent/nodestatus"
 	"github.com/outpost-edge/outpost/api"
 	"github.com/outpost-edge/outpost/runtime/images"
 	"github.com/outpost-edge/outpost/sync/mqttlink"
+	"github.com/outpost-edge/outpost/sync/protocol"
 )
+
+// prefixRE keeps a derived node name (prefix, '-', 8 hex digits) a
+// DNS-1123 label of at most 63 characters.
+var prefixRE = regexp.MustCompile(`^[a-z]([-a-z0-9]*[a-z0-9])?$`)
 
 // DefaultPath is where the agent looks for its configuration.
 const DefaultPath = "/etc/outpost/config.yaml"
@@ -35,8 +42,12 @@ var ErrInvalid = errors.New("invalid configuration")
 
 // Config is the agent's configuration. Later components add their sections.
 type Config struct {
-	// NodeName identifies the node to the control plane; default: the hostname.
+	// NodeName identifies the node to the control plane. Empty or "auto"
+	// applies the node name rule of agent/identity (the hostname unless it
+	// is a stock one, else NodeNamePrefix and 8 hex digits of the device).
 	NodeName string `yaml:"nodeName"`
+	// NodeNamePrefix starts a name the rule derives: <prefix>-1a2b3c4d.
+	NodeNamePrefix string `yaml:"nodeNamePrefix"`
 	// DataDir holds the store, containerd's root and the pods' files.
 	DataDir string `yaml:"dataDir"`
 	// ManifestDir holds static pod manifests.
@@ -174,13 +185,13 @@ type Network struct {
 
 // Default returns the configuration used when no file exists.
 func Default() Config {
-	host, _ := os.Hostname()
 	return Config{
-		NodeName:    host,
-		DataDir:     "/var/lib/outpost",
-		ManifestDir: "/etc/outpost/manifests",
-		Log:         Log{Level: "info", Format: "auto"},
-		Store:       Store{OutboxMaxMessages: 10000, OutboxMaxBytes: 8 << 20, EventsKeep: 1000},
+		NodeName:       identity.Auto,
+		NodeNamePrefix: identity.DefaultPrefix,
+		DataDir:        "/var/lib/outpost",
+		ManifestDir:    "/etc/outpost/manifests",
+		Log:            Log{Level: "info", Format: "auto"},
+		Store:          Store{OutboxMaxMessages: 10000, OutboxMaxBytes: 8 << 20, EventsKeep: 1000},
 		Net: Network{ServiceCIDR: "10.43.0.0/16", PodCIDR: "10.88.0.0/16", Bridge: "outpost0",
 			CNIPluginDirs: []string{"/usr/lib/cni", "/opt/cni/bin"}},
 		Containerd: Containerd{StateDir: "/run/outpost"},
@@ -227,8 +238,13 @@ func (c *Config) Validate() error {
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%w: %s: %s", ErrInvalid, key, fmt.Sprintf(format, args...)))
 	}
-	if c.NodeName == "" {
-		bad("nodeName", "required (the hostname is empty)")
+	if c.NodeName != "" && c.NodeName != identity.Auto {
+		if err := protocol.ValidLevel(c.NodeName); err != nil {
+			bad("nodeName", "%v (or \"auto\" for the node name rule)", err)
+		}
+	}
+	if p := c.NodeNamePrefix; len(p) > 54 || !prefixRE.MatchString(p) {
+		bad("nodeNamePrefix", "must be 1 to 54 lower-case letters, digits and '-', starting with a letter, not %q", p)
 	}
 	if !filepath.IsAbs(c.DataDir) {
 		bad("dataDir", "must be an absolute path, not %q", c.DataDir)
