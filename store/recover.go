@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/outpost-edge/outpost/internal/atomicfile"
 )
 
 // Recovery says that Open found the state file corrupt, moved it aside and
@@ -40,7 +42,7 @@ func (s *Store) markCorrupt(cause error) {
 	s.corruptOnce.Do(func() {
 		s.corruptErr.Store(&cause)
 		s.log.Error().Err(cause).Str("path", s.path).Msg("state file is corrupt: the next start moves it aside")
-		if err := writeSynced(s.path+markerSuffix, []byte(cause.Error()+"\n")); err != nil {
+		if err := atomicfile.Write(s.path+markerSuffix, []byte(cause.Error()+"\n"), 0o600); err != nil {
 			s.log.Error().Err(err).Msg("recording the corrupt state file")
 		}
 		close(s.corrupted)
@@ -61,7 +63,7 @@ func (s *Store) failed() error {
 // failing the same way again. It returns err.
 func leaveMarker(path string, err error) error {
 	if errors.Is(err, ErrCorrupt) {
-		_ = writeSynced(path+markerSuffix, []byte(err.Error()+"\n"))
+		_ = atomicfile.Write(path+markerSuffix, []byte(err.Error()+"\n"), 0o600)
 	}
 	return err
 }
@@ -79,45 +81,15 @@ func markedCorrupt(path string) error {
 // the marker, and makes both durable, so that the next open starts empty
 // and the damaged file stays for a post-mortem.
 func moveAside(path string, cause error, now time.Time) (*Recovery, error) {
-	aside := path + ".corrupt-" + now.UTC().Format("20060102T150405.000Z")
-	if err := os.Rename(path, aside); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	aside, err := atomicfile.MoveAside(path, now)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("store: moving the corrupt state file aside: %w (it was: %w)", err, cause)
 	}
 	if err := os.Remove(path + markerSuffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
-		return nil, err
+	if err := atomicfile.SyncDir(filepath.Dir(path)); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
 	}
 	return &Recovery{Aside: aside, Cause: cause, Found: now}, nil
-}
-
-func writeSynced(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if serr := f.Sync(); err == nil {
-		err = serr
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("store: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("store: sync %s: %w", dir, err)
-	}
-	return nil
 }

@@ -156,8 +156,8 @@ func readInstanceID(path string) (string, error) {
 
 // moveAside renames a damaged file to <path>.corrupt-<time> and notes why.
 func moveAside(path string, why error, now time.Time, notes []string) ([]string, error) {
-	aside := path + ".corrupt-" + now.UTC().Format("20060102T150405Z")
-	if err := os.Rename(path, aside); err != nil {
+	aside, err := atomicfile.MoveAside(path, now)
+	if err != nil {
 		return notes, fmt.Errorf("move damaged %s aside: %w", path, err)
 	}
 	return append(notes, fmt.Sprintf("%v: moved aside as %s and replaced", why, filepath.Base(aside))), nil

@@ -76,7 +76,7 @@ func TestLoadDamaged(t *testing.T) {
 			if len(after.Replaced) != 1 || !strings.Contains(after.Replaced[0], tc.file) {
 				t.Fatalf("replaced %v, want one note naming %s", after.Replaced, tc.file)
 			}
-			aside, err := os.ReadFile(filepath.Join(dir, tc.file+".corrupt-20261207T120000Z"))
+			aside, err := os.ReadFile(filepath.Join(dir, tc.file+".corrupt-20261207T120000.000Z"))
 			if err != nil || string(aside) != tc.content {
 				t.Fatalf("damaged file kept aside: %q, %v", aside, err)
 			}

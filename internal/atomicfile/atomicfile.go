@@ -1,11 +1,13 @@
 // Package atomicfile replaces a file so that a reader, a crash or a power cut
-// sees either the old content or the new, never a mix or an empty file.
+// sees either the old content or the new, never a mix or an empty file; and
+// moves a damaged file aside durably (the state file, the node's key).
 package atomicfile
 
 import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // Write replaces path with data durably, with mode perm: a hidden temporary
@@ -48,4 +50,14 @@ func SyncDir(dir string) error {
 	}
 	defer f.Close()
 	return f.Sync()
+}
+
+// MoveAside renames a damaged file to <path>.corrupt-<UTC time of now>, kept
+// for a post-mortem, and makes the rename durable. It returns the new name.
+func MoveAside(path string, now time.Time) (string, error) {
+	aside := path + ".corrupt-" + now.UTC().Format("20060102T150405.000Z")
+	if err := os.Rename(path, aside); err != nil {
+		return "", err
+	}
+	return aside, SyncDir(filepath.Dir(path))
 }

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 func TestWrite(t *testing.T) {
@@ -29,5 +30,22 @@ func TestWrite(t *testing.T) {
 	}
 	if err := Write(filepath.Join(dir, "missing", "f"), nil, 0o600); err == nil {
 		t.Fatal("write into a missing directory succeeded")
+	}
+}
+
+func TestMoveAside(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "state.db")
+	if err := os.WriteFile(p, []byte("bad"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	aside, err := MoveAside(p, time.Date(2026, 12, 7, 22, 0, 0, 0, time.UTC))
+	if err != nil || aside != p+".corrupt-20261207T220000.000Z" {
+		t.Fatalf("MoveAside = %q, %v", aside, err)
+	}
+	if b, err := os.ReadFile(aside); err != nil || string(b) != "bad" {
+		t.Fatalf("aside: %q, %v", b, err)
+	}
+	if _, err := os.Stat(p); !os.IsNotExist(err) {
+		t.Fatalf("original still there: %v", err)
 	}
 }
