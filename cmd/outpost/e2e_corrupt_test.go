@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/outpost-edge/outpost/agent/localapi"
 	"github.com/outpost-edge/outpost/api"
-	"github.com/outpost-edge/outpost/store"
 )
 
 // TestE2ECorruptStoreRecovered: the agent dies and its state.db is found
@@ -98,15 +96,7 @@ func TestE2ECorruptStoreRecovered(t *testing.T) {
 	})
 	n.stop()
 
-	st, err := store.Open(path, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	evs, err := st.RecentEvents(context.Background(), "node", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	evs := storedNodeEvents(t, path)
 	if !slices.ContainsFunc(evs, func(e api.Event) bool {
 		return e.Reason == ReasonStoreCorrupted && e.Type == api.EventWarning && strings.Contains(e.Message, aside[0])
 	}) {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -19,7 +18,6 @@ import (
 	"github.com/outpost-edge/outpost/agent/identity"
 	"github.com/outpost-edge/outpost/agent/localapi"
 	"github.com/outpost-edge/outpost/api"
-	"github.com/outpost-edge/outpost/store"
 	"github.com/outpost-edge/outpost/sync/protocol"
 )
 
@@ -163,15 +161,7 @@ func TestE2ENodeNameConflict(t *testing.T) {
 	})
 	waitRunning()
 	n.stop()
-	st, err := store.Open(filepath.Join(n.data, "state.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	evs, err := st.RecentEvents(context.Background(), "node", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	evs := storedNodeEvents(t, filepath.Join(n.data, "state.db"))
 	if !slices.ContainsFunc(evs, func(e api.Event) bool {
 		return e.Reason == api.NodeNameConflict && e.Type == api.EventWarning && strings.Contains(e.Message, other)
 	}) {

@@ -18,9 +18,11 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/outpost-edge/outpost/api"
 	"github.com/outpost-edge/outpost/internal/testenv"
 	"github.com/outpost-edge/outpost/runtime/netns"
 	"github.com/outpost-edge/outpost/runtime/testimage"
+	"github.com/outpost-edge/outpost/store"
 )
 
 // The end-to-end tests build the real outpost binary and run `outpost agent`
@@ -162,6 +164,21 @@ func (n *node) kill9() {
 }
 
 // stop stops the agent with SIGTERM (containers keep running).
+// storedNodeEvents reads the node events a stopped agent's state file holds.
+func storedNodeEvents(t *testing.T, stateFile string) []api.Event {
+	t.Helper()
+	st, err := store.Open(stateFile, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	evs, err := st.RecentEvents(context.Background(), "node", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return evs
+}
+
 func (n *node) stop() {
 	n.t.Helper()
 	n.agent.Process.Signal(syscall.SIGTERM)
