@@ -22,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -58,9 +59,9 @@ const (
 // maxLinks is the number of links one Open follows, as the kernel's 40.
 const maxLinks = 40
 
-// useOpenat2 is cleared when the kernel lacks openat2 (before 5.6), and by
-// tests to exercise the walk.
-var useOpenat2 = true
+// noOpenat2 is set when the kernel lacks openat2 (before 5.6), and by
+// tests to exercise the walk. Pod workers open paths concurrently.
+var noOpenat2 atomic.Bool
 
 // OpenRoot opens dir, which must be a directory and not a link, as the
 // root of later Opens.
@@ -77,7 +78,7 @@ func OpenRoot(dir string) (*os.File, error) {
 // file is named root's name joined with p.
 func Open(root *os.File, p string, links Links, create Create) (*os.File, error) {
 	name := filepath.Join(root.Name(), p)
-	if create == NoCreate && useOpenat2 {
+	if create == NoCreate && !noOpenat2.Load() {
 		fd, err := openat2(int(root.Fd()), p, links)
 		if !errors.Is(err, unix.ENOSYS) {
 			if err != nil {
@@ -85,7 +86,7 @@ func Open(root *os.File, p string, links Links, create Create) (*os.File, error)
 			}
 			return os.NewFile(uintptr(fd), name), nil
 		}
-		useOpenat2 = false
+		noOpenat2.Store(true)
 	}
 	fd, err := walk(int(root.Fd()), p, links, create)
 	if err != nil {

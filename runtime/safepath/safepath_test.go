@@ -13,9 +13,9 @@ import (
 func resolvers(t *testing.T, f func(t *testing.T)) {
 	for _, name := range []string{"openat2", "walk"} {
 		t.Run(name, func(t *testing.T) {
-			saved := useOpenat2
-			useOpenat2 = name == "openat2"
-			defer func() { useOpenat2 = saved }()
+			saved := noOpenat2.Load()
+			noOpenat2.Store(name != "openat2")
+			defer noOpenat2.Store(saved)
 			f(t)
 		})
 	}
